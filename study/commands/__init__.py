@@ -1,0 +1,1 @@
+"""One module per `basin` subcommand; each exposes register(subparsers)."""
