@@ -1,16 +1,20 @@
 """The ``basin`` command line.
 
-Subcommands are plugged in through the ``basin.commands`` entry-point group (see pyproject.toml):
-each entry point names a module with ``register(subparsers)``, which adds one or more parsers and
-sets ``func`` on them. Discovery by entry point keeps the import direction of the packages
-(study never imports dashboards; the dashboard registers its own commands).
+Each module in ``study/commands/`` exposes ``register(subparsers)``, which adds one or more
+parsers and sets ``func`` on them. Other packages (the dashboard) plug in through the
+``basin.commands`` entry-point group in pyproject.toml, which keeps the import direction of the
+packages: study never imports dashboards; the dashboard registers its own commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import pkgutil
 import sys
 from importlib.metadata import entry_points
+
+from study import commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Hyperparameter-landscape studies of L2 vs decoupled weight decay (Loshchilov & Hutter, 2019).",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"study.commands.{info.name}").register(subparsers)
     for ep in sorted(entry_points(group="basin.commands"), key=lambda e: e.name):
         ep.load().register(subparsers)
     return parser

@@ -1,0 +1,77 @@
+"""``basin sweep SPEC.toml``: run (or resume) a whole grid on Ray Tune into an Optuna study."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from study.spec import SpecError, load_spec
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "sweep",
+        help="run or resume a sweep spec on Ray Tune, recording into an Optuna SQL study",
+        description="Run every grid point of SPEC that has no COMPLETE trial in the database yet.",
+    )
+    p.add_argument("spec", help="the sweep spec (TOML)")
+    p.add_argument("--storage", default=None,
+                   help="SQLAlchemy URL of the Optuna database (default: $BASIN_STORAGE or sqlite:///basin.db)")
+    p.add_argument("--address", default=None,
+                   help="join an existing Ray cluster at HOST:PORT (default: $RAY_ADDRESS, else a local Ray)")
+    p.add_argument("--dry-run", action="store_true", help="print the grid and the work it implies; run nothing")
+    p.add_argument("--limit", type=int, default=None, help="run at most N of the missing points (then stop)")
+    p.add_argument("--verbose", action="store_true", help="show Ray's and Tune's own output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def describe(spec) -> str:
+    points = spec.points()
+    lines = [f"sweep {spec.name}: {len(points)} trials on {spec.dataset} with {spec.model} (batch {spec.batch_size})"]
+    for opt_name in spec.optimizers:
+        lrs, wds = spec.lr_values(opt_name), spec.wd_norm_values(opt_name)
+        for sched in spec.schedules:
+            lines.append(
+                f"  study {spec.name}/{opt_name}/{sched.name}: {len(lrs)} α × {len(wds)} λ_norm × "
+                f"{len(spec.budgets)} budgets × {len(spec.seeds)} seeds = {spec.study_grid_size(opt_name)} trials "
+                f"(α {lrs[0]:.3g}…{lrs[-1]:.3g}, λ_norm {wds[0]:.3g}…{wds[-1]:.3g})"
+            )
+    epochs = sum(p.budget for p in points)
+    per_trial = f"{spec.resources.cpus:g} CPU" + (f", {spec.resources.gpus:g} GPU" if spec.resources.gpus else "")
+    lines.append(f"  work: {epochs} training epochs in all; each trial takes {per_trial}; budgets {spec.budgets}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        spec, text = load_spec(args.spec)
+    except SpecError as exc:
+        print(f"basin sweep: error: {exc}", file=sys.stderr)
+        return 2
+    if args.limit is not None and args.limit < 1:
+        print("basin sweep: error: --limit must be >= 1", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        print(describe(spec))
+        return 0
+
+    import storage
+    from study.driver import run_sweep
+
+    url = args.storage or storage.default_url()
+    try:
+        summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
+                            quiet=args.quiet, limit=args.limit)
+    except SpecError as exc:
+        print(f"basin sweep: error: {exc}", file=sys.stderr)
+        return 2
+    if summary["run"] == 0:
+        print(f"sweep {spec.name}: all {summary['total']} points already complete in {storage.safe_url(url)}; "
+              "nothing to do")
+        return 0
+    print(
+        f"sweep {spec.name}: ran {summary['run']} trials ({summary['already_complete']} were already complete), "
+        f"{summary['failed']} failed, {summary['diverged']} diverged; results in {storage.safe_url(url)}"
+    )
+    return 0

@@ -1,0 +1,80 @@
+"""``basin train``: one training run from the command line (no Ray, no database)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from trainers import data, models, optim, schedules
+from trainers.run import RunConfig, train
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train one configuration and print per-epoch results",
+        description="Train one configuration. With --json, stdout holds one JSON object per epoch and nothing else.",
+    )
+    p.add_argument("--dataset", default="digits", choices=data.DATASETS)
+    p.add_argument("--model", default="cnn", choices=models.MODELS)
+    p.add_argument("--optimizer", default="adamw", choices=optim.OPTIMIZERS)
+    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate α")
+    p.add_argument("--wd-norm", type=float, default=0.025, help="normalised weight decay λ_norm")
+    p.add_argument("--schedule", default="cosine", choices=schedules.SCHEDULES)
+    p.add_argument("--epochs", type=int, default=10, help="budget in epochs")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--data-dir", default=None, help="folder holding file-based data sets (cifar*, imagenet32)")
+    p.add_argument("--download", action="store_true", help="download cifar10/cifar100 into --data-dir if missing")
+    p.add_argument("--momentum", type=float, default=0.9, help="β₁ of SGD/SGDW")
+    p.add_argument("--momentum-form", default="paper", choices=optim.MOMENTUM_FORMS)
+    p.add_argument("--t0", type=float, default=None, help="warm restarts: first period T_0 in epochs")
+    p.add_argument("--t-mult", type=float, default=None, help="warm restarts: period multiplier T_mult")
+    p.add_argument("--eta-min", type=float, default=None, help="cosine / warm restarts: η_min")
+    p.add_argument("--milestones", type=float, nargs="+", default=None, help="step-drop: epochs of the drops")
+    p.add_argument("--factor", type=float, default=None, help="step-drop: multiplier at each drop")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
+    p.add_argument("--json", action="store_true", help="print one JSON object per epoch on stdout, nothing else")
+    p.set_defaults(func=run)
+
+
+def schedule_params(args: argparse.Namespace) -> dict:
+    names = {"t0": "t0", "t_mult": "t_mult", "eta_min": "eta_min", "milestones": "milestones", "factor": "factor"}
+    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = RunConfig(
+            dataset=args.dataset, model=args.model, optimizer=args.optimizer, lr=args.lr, wd_norm=args.wd_norm,
+            schedule=args.schedule, schedule_params=schedule_params(args), epochs=args.epochs,
+            batch_size=args.batch_size, seed=args.seed, device=args.device, data_dir=args.data_dir,
+            download=args.download, momentum=args.momentum, momentum_form=args.momentum_form, compile=args.compile,
+        )
+    except ValueError as exc:
+        print(f"basin train: error: {exc}", file=sys.stderr)
+        return 2
+    from tqdm import tqdm
+
+    bar = tqdm(total=config.epochs, unit="epoch", disable=args.json or not sys.stderr.isatty(), file=sys.stderr)
+    try:
+        for result in train(config):
+            if args.json:
+                print(json.dumps(result.to_json()), flush=True)
+            else:
+                line = (
+                    f"epoch {result.epoch:>3}  train loss {result.train_loss:.4f}  train err {result.train_error:.4f}  "
+                    f"test err {result.test_error:.4f}  η {result.eta:.4f}  λ {result.wd:.3g}  {result.seconds:.1f}s"
+                    + ("  DIVERGED" if result.diverged else "")
+                    + ("  (end of period: recommended)" if result.period_end else "")
+                )
+                (bar.write if not bar.disable else print)(line)
+                bar.update(1)
+    except data.DataError as exc:
+        print(f"basin train: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        bar.close()
+    return 0

@@ -1,0 +1,296 @@
+"""The sweep driver: a Ray Tune ``Tuner`` over the missing grid points, recording into Optuna.
+
+* One Tune trial per grid point (``tune.grid_search`` over the points), a function trainable that
+  runs one training run (trainers.run) and reports every epoch with ``tune.report``.
+* Resources per trial from the spec (``tune.with_resources``); ``max_concurrent_trials`` from the
+  spec; ``reuse_actors=True`` so a worker keeps its imports and loaded data set between trials.
+* A trial whose worker dies is retried (``FailureConfig(max_failures)``); a trial whose training
+  raises reports the error and ends normally, so it is recorded as FAIL and never retried.
+* The driver is the only writer: a Tune callback adds each finished trial to its Optuna study
+  (``storage.record_trial``) as soon as it finishes, so a crash loses at most the trials in flight,
+  and a re-run (resume) only runs the points that have no COMPLETE trial.
+
+Optuna's GridSampler / Ray's OptunaSearch are not used: OptunaSearch rejects ``tune.grid_search``
+and concurrent GridSampler workers can repeat points; an exhaustive grid recorded with
+``create_trial`` + ``add_trial`` has neither problem.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import optuna
+
+import storage
+from study.spec import Point, SpecError, SweepSpec, spec_dict
+
+# Tune's automatic CSV/JSON/TensorBoard loggers cost time per result and we never read them.
+os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+
+
+def code_version() -> str:
+    """The installed package version, plus the git commit when run from a checkout."""
+    try:
+        ver = version("basin-landscape")
+    except PackageNotFoundError:
+        ver = "unknown"
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=5,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{ver}+{sha}" if sha else ver
+
+
+def run_point(config: dict) -> None:
+    """The Tune function trainable: one training run, one ``tune.report`` per epoch."""
+    import ray
+    import torch
+    from ray import tune
+
+    from trainers.run import RunConfig, dataset_info, train
+
+    config = config["trial"]
+    torch.set_num_threads(max(1, int(config["cpus"])))
+    node_id = ray.get_runtime_context().get_node_id()
+    try:
+        run_config = RunConfig(**config["run"])
+        results = train(run_config)
+        first = next(results)  # loads the data set (cached per worker process)
+        n_train, num_classes = dataset_info(run_config)
+        for result in itertools.chain([first], results):
+            tune.report({**result.to_json(), "node_id": node_id, "failed": False,
+                         "n_train": n_train, "num_classes": num_classes})
+    except Exception as exc:  # recorded as FAIL by the driver, not retried
+        tune.report({"failed": True, "error": f"{type(exc).__name__}: {exc}", "node_id": node_id})
+
+
+def _distributions(spec: SweepSpec, optimizer: str) -> dict:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    lrs, wds = spec.lr_values(optimizer), spec.wd_norm_values(optimizer)
+    return {
+        "lr": FloatDistribution(min(lrs), max(lrs), log=True),
+        "wd_norm": FloatDistribution(min(wds), max(wds), log=True),
+        "budget": IntDistribution(min(spec.budgets), max(spec.budgets)),
+        "seed": IntDistribution(min(spec.seeds), max(spec.seeds)),
+    }
+
+
+def _grid_point(point: Point) -> storage.GridPoint:
+    return storage.GridPoint(**asdict(point))
+
+
+class Recorder:
+    """Turns a trial's per-epoch reports into one Optuna trial (COMPLETE or FAIL)."""
+
+    def __init__(self, spec: SweepSpec, studies: dict, version: str):
+        self.spec = spec
+        self.studies = studies  # (optimizer, schedule) -> optuna.Study
+        self.version = version
+        self.attrs_done: set = set()
+
+    def complete(self, point: Point, epochs: list[dict]) -> bool:
+        """Record a finished run; returns whether it diverged."""
+        study = self.studies[(point.optimizer, point.schedule)]
+        last = epochs[-1]
+        if (point.optimizer, point.schedule) not in self.attrs_done and "n_train" in last:
+            study.set_user_attr("n_train", last["n_train"])
+            study.set_user_attr("num_classes", last["num_classes"])
+            self.attrs_done.add((point.optimizer, point.schedule))
+        diverged = bool(last.get("diverged"))
+        ends = [r["epoch"] for r in epochs if r.get("period_end")]
+        # SuppFigure 1: the solution just before a restart is the recommended one.
+        recommended = ends[-1] if ends and not diverged else last["epoch"]
+        value = next(r["test_error"] for r in epochs if r["epoch"] == recommended)
+        curve = lambda key: [r.get(key) for r in epochs]  # noqa: E731
+        storage.record_trial(
+            study, _grid_point(point), _distributions(self.spec, point.optimizer), state="COMPLETE", value=value,
+            intermediate={r["epoch"]: r["test_error"] for r in epochs},
+            user_attrs={
+                "train_loss": curve("train_loss"), "train_error": curve("train_error"),
+                "test_error": curve("test_error"), "test_loss": curve("test_loss"), "eta": curve("eta"),
+                "wd_per_epoch": curve("wd"), "diverged": diverged, "wd": epochs[0]["wd"],
+                "seconds": last["seconds"], "node": last.get("node", ""), "node_id": last.get("node_id", ""),
+                "device": last.get("device", ""), "code_version": self.version,
+                "restart_epochs": ends, "recommended_epoch": recommended,
+                "optimizer": point.optimizer, "schedule": point.schedule,
+            },
+        )
+        return diverged
+
+    def fail(self, point: Point, error: str, node: str = "") -> None:
+        study = self.studies[(point.optimizer, point.schedule)]
+        storage.record_trial(
+            study, _grid_point(point), _distributions(self.spec, point.optimizer), state="FAIL", value=None,
+            intermediate={}, user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version,
+                                         "optimizer": point.optimizer, "schedule": point.schedule},
+        )
+
+
+def _make_callback(recorder: Recorder, total: int, quiet: bool):
+    from ray import tune
+    from tqdm import tqdm
+
+    class RecordingCallback(tune.Callback):
+        """Writes every finished trial to Optuna as soon as it finishes; drives the progress bar."""
+
+        def __init__(self):
+            self.history: dict[str, dict[int, dict]] = {}
+            self.errors: dict[str, tuple[str, str]] = {}
+            self.failed = self.diverged = self.done = 0
+            self.bar = tqdm(total=total, unit="trial", file=sys.stderr, disable=quiet, dynamic_ncols=True,
+                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
+
+        def _tick(self):
+            self.done += 1
+            self.bar.set_postfix_str(f"failed {self.failed}, diverged {self.diverged}")
+            self.bar.update(1)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            if result.get("failed"):
+                self.errors[trial.trial_id] = (result.get("error", "unknown error"), result.get("node_id", ""))
+                return
+            history = self.history.setdefault(trial.trial_id, {})
+            if result["epoch"] == 1:  # a retried trial starts over
+                history.clear()
+            history[result["epoch"]] = dict(result)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            point = Point(**trial.config["trial"]["point"])
+            history = self.history.pop(trial.trial_id, {})
+            if trial.trial_id in self.errors or not history:
+                error, node = self.errors.pop(trial.trial_id, ("the trial reported no result", ""))
+                recorder.fail(point, error, node)
+                self.failed += 1
+            elif recorder.complete(point, [history[e] for e in sorted(history)]):
+                self.diverged += 1
+            self._tick()
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            point = Point(**trial.config["trial"]["point"])
+            self.history.pop(trial.trial_id, None)
+            err = trial.get_error()
+            recorder.fail(point, f"{type(err).__name__}: {err}" if err else "the trial's worker failed")
+            self.failed += 1
+            self._tick()
+
+        def on_experiment_end(self, trials, **info):
+            self.bar.close()
+
+    return RecordingCallback()
+
+
+def connect_ray(address: str | None, verbose: bool) -> str:
+    """Join ``address`` (or RAY_ADDRESS) if given, else start a local Ray with this machine's CPUs/GPUs."""
+    import ray
+
+    quiet = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.WARNING)
+    address = address or os.environ.get("RAY_ADDRESS")
+    if ray.is_initialized():
+        return "existing"
+    if address:
+        ray.init(address=address, **quiet)
+        return address
+    # address="local": never join a stale cluster left behind by a killed session.
+    ray.init(address="local", include_dashboard=False, **quiet)
+    return "local"
+
+
+def check_resources(spec: SweepSpec) -> None:
+    """Refuse per-trial resources that no node of the cluster could ever grant."""
+    import ray
+
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    max_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
+    max_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    if spec.resources.gpus > max_gpu:
+        raise SpecError(
+            f"resources.gpus: {spec.resources.gpus} GPU per trial but the largest node has {max_gpu:g}; "
+            "lower it or join a cluster with GPUs (--address)"
+        )
+    if spec.resources.cpus > max_cpu:
+        raise SpecError(
+            f"resources.cpus: {spec.resources.cpus} CPU per trial but the largest node has {max_cpu:g}; lower it"
+        )
+
+
+def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
+    studies = {}
+    for opt_name in spec.optimizers:
+        for sched in spec.schedules:
+            attrs = {
+                "sweep": spec.name, "optimizer": opt_name, "schedule": sched.name, "dataset": spec.dataset,
+                "model": spec.model, "batch_size": spec.batch_size, "schedule_params": sched.params,
+                "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
+                "basin_version": version,
+            }
+            studies[(opt_name, sched.name)] = storage.ensure_study(
+                rdb, sweep=spec.name, optimizer=opt_name, schedule=sched.name, attrs=attrs
+            )
+    return studies
+
+
+def missing_points(spec: SweepSpec, rdb) -> list[Point]:
+    done = {p.key() for p in storage.completed_points(rdb, spec.name)}
+    return [p for p in spec.points() if p.key() not in done]
+
+
+def run_sweep(
+    spec: SweepSpec, text: str, *, storage_url: str | None = None, address: str | None = None,
+    verbose: bool = False, quiet: bool = False, limit: int | None = None,
+) -> dict:
+    """Run every grid point that has no COMPLETE trial yet. Returns counts of what happened."""
+    import ray
+    from ray import tune
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    rdb = storage.open_storage(storage_url)
+    missing = missing_points(spec, rdb)
+    total = len(spec.points())
+    todo = missing if limit is None else missing[:limit]
+    summary = {"total": total, "already_complete": total - len(missing), "run": len(todo), "failed": 0, "diverged": 0}
+    if not todo:
+        return summary
+    started_here = not ray.is_initialized()
+    connect_ray(address, verbose)
+    try:
+        check_resources(spec)
+        version = code_version()
+        studies = open_studies(spec, rdb, text, version)
+        recorder = Recorder(spec, studies, version)
+        callback = _make_callback(recorder, len(todo), quiet)
+        resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}
+        device = "auto" if spec.resources.gpus > 0 else "cpu"
+        configs = [
+            {"point": asdict(p), "run": spec.run_config(p, device), "cpus": spec.resources.cpus} for p in todo
+        ]
+        with tempfile.TemporaryDirectory(prefix="basin-tune-") as tmp:
+            tuner = tune.Tuner(
+                tune.with_resources(run_point, resources),
+                param_space={"trial": tune.grid_search(configs)},
+                tune_config=tune.TuneConfig(
+                    max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=True, num_samples=1,
+                ),
+                run_config=tune.RunConfig(
+                    name=f"basin-{spec.name}", storage_path=tmp, verbose=2 if verbose else 0,
+                    callbacks=[callback], failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
+                ),
+            )
+            tuner.fit()
+        summary["failed"], summary["diverged"] = callback.failed, callback.diverged
+        return summary
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,226 @@
+"""One training run: a validated :class:`RunConfig` in, one :class:`EpochResult` per epoch out.
+
+This is what one trial of a sweep executes. It knows nothing of Ray, Optuna or Dash.
+
+Per batch t (fractional epoch e = t / batches-per-epoch):
+    η_t = schedule.multiplier(e)                         (torch LambdaLR sets lr = α·η_t)
+    λ   = λ_norm·√(b / (B·T_i))                          (T_i the current restart period, else the budget)
+and the optimizer (trainers.optim) applies the paper's update with α, λ and η_t.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from trainers import data as data_mod
+from trainers import models, optim, schedules
+
+DIVERGENCE_FACTOR = 100.0  # a batch loss above 100·ln(classes) (chance is ln(classes)) counts as diverged
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run needs. Validated on construction (ValueError naming the field)."""
+
+    dataset: str = "digits"
+    model: str = "cnn"
+    optimizer: str = "adamw"
+    lr: float = 1e-3  # α
+    wd_norm: float = 0.025  # λ_norm
+    schedule: str = "cosine"
+    schedule_params: dict = field(default_factory=dict)
+    epochs: int = 10  # the budget
+    batch_size: int = 128
+    seed: int = 0
+    device: str = "cpu"  # "cpu", "cuda", "cuda:N" or "auto"
+    data_dir: str | None = None
+    download: bool = False
+    momentum: float = 0.9
+    momentum_form: str = "paper"
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    compile: bool = False  # torch.compile the model (CUDA only)
+
+    def __post_init__(self) -> None:
+        def bad(name: str, msg: str):
+            raise ValueError(f"{name}: {msg}")
+
+        if self.dataset not in data_mod.DATASETS:
+            bad("dataset", f"must be one of {', '.join(data_mod.DATASETS)}; got {self.dataset!r}")
+        if self.model not in models.MODELS:
+            bad("model", f"must be one of {', '.join(models.MODELS)}; got {self.model!r}")
+        if self.optimizer not in optim.OPTIMIZERS:
+            bad("optimizer", f"must be one of {', '.join(optim.OPTIMIZERS)}; got {self.optimizer!r}")
+        for name in ("lr", "wd_norm"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 or (name == "lr" and value == 0):
+                bad(name, f"must be a finite number {'> 0' if name == 'lr' else '>= 0'}; got {value!r}")
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                bad(name, f"must be an integer >= 1; got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            bad("seed", f"must be an integer >= 0; got {self.seed!r}")
+        if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
+            bad("device", f"must be cpu, cuda, cuda:N or auto; got {self.device!r}")
+        try:
+            schedules.make(self.schedule, self.epochs, **self.schedule_params)
+        except ValueError as exc:
+            bad("schedule", str(exc))
+        try:  # validate optimizer hyper-parameters on a throwaway tensor
+            optim.build(self.optimizer, [torch.zeros(1, requires_grad=True)], lr=self.lr, weight_decay=0.0,
+                        momentum=self.momentum, betas=tuple(self.betas), eps=self.eps, momentum_form=self.momentum_form)
+        except ValueError as exc:
+            bad("optimizer", str(exc))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EpochResult:
+    """What a run reports at the end of each epoch. Errors are fractions in [0, 1]."""
+
+    epoch: int
+    train_loss: float
+    train_error: float
+    test_error: float
+    test_loss: float
+    eta: float  # η_t of the epoch's last step
+    wd: float  # raw λ of the epoch's last step
+    seconds: float  # since the start of training
+    diverged: bool = False
+    period_end: bool = False  # the epoch ends a (restart) period: a recommended solution
+    node: str = ""
+    device: str = ""
+
+    def to_json(self) -> dict:
+        """JSON-safe dict (non-finite floats become None)."""
+        out = asdict(self)
+        for key, value in out.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                out[key] = None
+        return out
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device: {name!r} asked for but CUDA is not available here; use --device cpu")
+    return device
+
+
+@functools.lru_cache(maxsize=4)
+def _load_dataset(name: str, data_dir: str | None, download: bool) -> data_mod.Dataset:
+    """Loaded once per process: a Ray worker reused across trials does not reload its data set."""
+    return data_mod.load(name, data_dir=data_dir, download=download)
+
+
+def dataset_info(config: RunConfig) -> tuple[int, int]:
+    """(B, classes) of the run's data set: the B of λ = λ_norm·√(b/(B·T)), and chance = 1 − 1/classes."""
+    ds = _load_dataset(config.dataset, config.data_dir, config.download)
+    return ds.n_train, ds.num_classes
+
+
+def _evaluate(model, ds, batch_size: int, amp: bool) -> tuple[float, float]:
+    model.eval()
+    loss_sum, wrong, n = 0.0, 0, 0
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+        for x, y in data_mod.test_batches(ds, batch_size):
+            out = model(x).float()
+            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
+            wrong += (out.argmax(1) != y).sum().item()
+            n += y.numel()
+    return loss_sum / n, wrong / n
+
+
+def train(config: RunConfig) -> Iterator[EpochResult]:
+    """Run ``config`` and yield one :class:`EpochResult` per epoch.
+
+    A run whose batch loss turns non-finite or exceeds DIVERGENCE_FACTOR·ln(classes) stops at
+    once: its last result has ``diverged=True`` and chance-level test error 1 − 1/classes.
+    Deterministic on CPU given ``config.seed`` (initialisation, data order and augmentation).
+    """
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    ds = data_mod.to_device(_load_dataset(config.dataset, config.data_dir, config.download), device)
+    model = models.build(config.model, ds.input_shape, ds.num_classes).to(device)
+    amp = device.type == "cuda"
+    if amp and len(ds.input_shape) == 3:
+        model = model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if (config.compile and amp) else model
+
+    spe = data_mod.steps_per_epoch(ds.n_train, config.batch_size)
+    schedule = schedules.make(config.schedule, config.epochs, **config.schedule_params)
+    period_ends = {round(e) for e in schedule.period_ends() if abs(e - round(e)) < 1e-9}
+
+    def wd_at(epoch: float) -> float:
+        return schedules.normalized_weight_decay(
+            config.wd_norm, config.batch_size, ds.n_train, schedule.period(epoch).length
+        )
+
+    opt = optim.build(
+        config.optimizer, model.parameters(), lr=config.lr, weight_decay=wd_at(0.0), momentum=config.momentum,
+        betas=tuple(config.betas), eps=config.eps, momentum_form=config.momentum_form,
+    )
+    sched = schedules.torch_scheduler(opt, schedule, spe)
+    group = opt.param_groups[0]
+    generator = torch.Generator().manual_seed(config.seed)
+    chance = 1.0 - 1.0 / ds.num_classes
+    bound = DIVERGENCE_FACTOR * math.log(ds.num_classes)
+    node, dev_name = socket.gethostname(), str(device)
+
+    start = time.perf_counter()
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        wrong = torch.zeros((), device=device, dtype=torch.long)
+        seen = 0
+        diverged = False
+        eta = lam = 0.0
+        for x, y in data_mod.train_batches(ds, config.batch_size, generator):
+            lam = wd_at(step / spe)
+            for g in opt.param_groups:  # λ follows the restart period (normalised weight decay)
+                g["weight_decay"] = lam
+            eta = optim.schedule_multiplier(group)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+                out = forward(x)
+            loss = F.cross_entropy(out.float(), y)
+            loss_value = loss.item()
+            if not math.isfinite(loss_value) or loss_value > bound:
+                diverged = True
+                break
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            step += 1
+            loss_sum += loss.detach() * y.numel()
+            wrong += (out.detach().argmax(1) != y).sum()
+            seen += y.numel()
+        if not diverged and not all(torch.isfinite(p).all() for p in model.parameters()):
+            diverged = True
+        if diverged:
+            yield EpochResult(
+                epoch=epoch, train_loss=float("nan"), train_error=chance, test_error=chance, test_loss=float("nan"),
+                eta=eta, wd=lam, seconds=time.perf_counter() - start, diverged=True,
+                period_end=epoch in period_ends, node=node, device=dev_name,
+            )
+            return
+        test_loss, test_error = _evaluate(forward, ds, max(config.batch_size, 512), amp)
+        yield EpochResult(
+            epoch=epoch, train_loss=loss_sum.item() / seen, train_error=wrong.item() / seen,
+            test_error=test_error, test_loss=test_loss, eta=eta, wd=lam,
+            seconds=time.perf_counter() - start, period_end=epoch in period_ends, node=node, device=dev_name,
+        )
