@@ -310,3 +310,14 @@ def test_float32_parameters_work_for_every_variant():
         opt.step()
         assert torch.isfinite(p).all() and not torch.equal(before, p.detach()), name
         assert math.isfinite(opt.param_groups[0]["lr"])
+
+
+def test_l2_variants_leave_the_regularised_gradient_in_grad():
+    """SGD+L2 and Adam+L2 add λθ into p.grad in place: afterwards p.grad is g_t = ∇f + λθ_{t−1}."""
+    for name in ("sgd", "adam"):
+        p = torch.full((3,), 2.0, dtype=torch.float64, requires_grad=True)
+        opt = optim.build(name, [p], lr=0.1, weight_decay=0.25)
+        p.grad = torch.ones(3, dtype=torch.float64)
+        opt.step()
+        torch.testing.assert_close(p.grad, torch.full((3,), 1.5, dtype=torch.float64), rtol=0, atol=0)
+        assert opt.param_groups[0]["weight_decay"] == 0.25
