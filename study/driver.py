@@ -17,7 +17,6 @@ and concurrent GridSampler workers can repeat points; an exhaustive grid recorde
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import subprocess
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import optuna
 
-import storage
+from storage.connect import open_storage
+from storage.record import completed_points, ensure_study, grid_distributions, record_trial
 from study.spec import Point, SpecError, SweepSpec, spec_dict
 
 # Tune's automatic CSV/JSON/TensorBoard loggers cost time per result and we never read them.
@@ -58,37 +58,26 @@ def run_point(config: dict) -> None:
     import torch
     from ray import tune
 
-    from trainers.run import RunConfig, dataset_info, train
+    from trainers.run import RunConfig, train
 
     config = config["trial"]
     torch.set_num_threads(max(1, int(config["cpus"])))
     node_id = ray.get_runtime_context().get_node_id()
     try:
-        run_config = RunConfig(**config["run"])
-        results = train(run_config)
-        first = next(results)  # loads the data set (cached per worker process)
-        n_train, num_classes = dataset_info(run_config)
-        for result in itertools.chain([first], results):
-            tune.report({**result.to_json(), "node_id": node_id, "failed": False,
-                         "n_train": n_train, "num_classes": num_classes})
+        for result in train(RunConfig(**config["run"])):
+            tune.report({**result.to_json(), "node_id": node_id, "failed": False})
     except Exception as exc:  # recorded as FAIL by the driver, not retried
         tune.report({"failed": True, "error": f"{type(exc).__name__}: {exc}", "node_id": node_id})
 
 
+def _trial_name(trial) -> str:
+    p = trial.config["trial"]["point"]
+    return (f"{trial.trial_id}_{p['optimizer']}_{p['schedule']}_lr{p['lr']:.3g}_wd{p['wd_norm']:.3g}"
+            f"_T{p['budget']}_s{p['seed']}")
+
+
 def _distributions(spec: SweepSpec, optimizer: str) -> dict:
-    from optuna.distributions import FloatDistribution, IntDistribution
-
-    lrs, wds = spec.lr_values(optimizer), spec.wd_norm_values(optimizer)
-    return {
-        "lr": FloatDistribution(min(lrs), max(lrs), log=True),
-        "wd_norm": FloatDistribution(min(wds), max(wds), log=True),
-        "budget": IntDistribution(min(spec.budgets), max(spec.budgets)),
-        "seed": IntDistribution(min(spec.seeds), max(spec.seeds)),
-    }
-
-
-def _grid_point(point: Point) -> storage.GridPoint:
-    return storage.GridPoint(**asdict(point))
+    return grid_distributions(spec.lr_values(optimizer), spec.wd_norm_values(optimizer), spec.budgets, spec.seeds)
 
 
 class Recorder:
@@ -98,24 +87,19 @@ class Recorder:
         self.spec = spec
         self.studies = studies  # (optimizer, schedule) -> optuna.Study
         self.version = version
-        self.attrs_done: set = set()
 
     def complete(self, point: Point, epochs: list[dict]) -> bool:
         """Record a finished run; returns whether it diverged."""
         study = self.studies[(point.optimizer, point.schedule)]
         last = epochs[-1]
-        if (point.optimizer, point.schedule) not in self.attrs_done and "n_train" in last:
-            study.set_user_attr("n_train", last["n_train"])
-            study.set_user_attr("num_classes", last["num_classes"])
-            self.attrs_done.add((point.optimizer, point.schedule))
         diverged = bool(last.get("diverged"))
         ends = [r["epoch"] for r in epochs if r.get("period_end")]
         # SuppFigure 1: the solution just before a restart is the recommended one.
         recommended = ends[-1] if ends and not diverged else last["epoch"]
         value = next(r["test_error"] for r in epochs if r["epoch"] == recommended)
         curve = lambda key: [r.get(key) for r in epochs]  # noqa: E731
-        storage.record_trial(
-            study, _grid_point(point), _distributions(self.spec, point.optimizer), state="COMPLETE", value=value,
+        record_trial(
+            study, point, _distributions(self.spec, point.optimizer), state="COMPLETE", value=value,
             intermediate={r["epoch"]: r["test_error"] for r in epochs},
             user_attrs={
                 "train_loss": curve("train_loss"), "train_error": curve("train_error"),
@@ -131,8 +115,8 @@ class Recorder:
 
     def fail(self, point: Point, error: str, node: str = "") -> None:
         study = self.studies[(point.optimizer, point.schedule)]
-        storage.record_trial(
-            study, _grid_point(point), _distributions(self.spec, point.optimizer), state="FAIL", value=None,
+        record_trial(
+            study, point, _distributions(self.spec, point.optimizer), state="FAIL", value=None,
             intermediate={}, user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version,
                                          "optimizer": point.optimizer, "schedule": point.schedule},
         )
@@ -149,7 +133,7 @@ def _make_callback(recorder: Recorder, total: int, quiet: bool):
             self.history: dict[str, dict[int, dict]] = {}
             self.errors: dict[str, tuple[str, str]] = {}
             self.failed = self.diverged = self.done = 0
-            self.bar = tqdm(total=total, unit="trial", file=sys.stderr, disable=quiet, dynamic_ncols=True,
+            self.bar = tqdm(total=total, unit="trial", file=sys.stderr, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
 
         def _tick(self):
@@ -225,43 +209,70 @@ def check_resources(spec: SweepSpec) -> None:
         )
 
 
+#: (B, classes) of the file-based data sets, for a driver host that does not hold the files itself.
+KNOWN_SIZES = {"cifar10": (50000, 10), "cifar100": (50000, 100), "imagenet32": (1281167, 1000)}
+
+
+def dataset_size(spec: SweepSpec) -> tuple[int, int]:
+    """(B, classes) of the spec's data set: loaded when it is on this host, else the published sizes."""
+    from trainers.data import DataError
+    from trainers.run import RunConfig, dataset_info
+
+    try:
+        return dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir))
+    except DataError:
+        if spec.dataset in KNOWN_SIZES:
+            return KNOWN_SIZES[spec.dataset]
+        raise
+
+
 def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
+    n_train, num_classes = dataset_size(spec)
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
             attrs = {
                 "sweep": spec.name, "optimizer": opt_name, "schedule": sched.name, "dataset": spec.dataset,
-                "model": spec.model, "batch_size": spec.batch_size, "schedule_params": sched.params,
+                "model": spec.model, "batch_size": spec.batch_size, "n_train": n_train, "num_classes": num_classes,
+                "schedule_params": sched.params,
                 "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
                 "basin_version": version,
             }
-            studies[(opt_name, sched.name)] = storage.ensure_study(
+            studies[(opt_name, sched.name)] = ensure_study(
                 rdb, sweep=spec.name, optimizer=opt_name, schedule=sched.name, attrs=attrs
             )
     return studies
 
 
 def missing_points(spec: SweepSpec, rdb) -> list[Point]:
-    done = {p.key() for p in storage.completed_points(rdb, spec.name)}
+    done = {p.key() for p in completed_points(rdb, spec.name)}
     return [p for p in spec.points() if p.key() not in done]
 
 
 def run_sweep(
     spec: SweepSpec, text: str, *, storage_url: str | None = None, address: str | None = None,
-    verbose: bool = False, quiet: bool = False, limit: int | None = None,
+    verbose: bool = False, quiet: bool = False, limit: int | None = None, trainable=None,
 ) -> dict:
-    """Run every grid point that has no COMPLETE trial yet. Returns counts of what happened."""
+    """Run every grid point that has no COMPLETE trial yet. Returns counts of what happened.
+
+    ``trainable`` replaces :func:`run_point` (same signature); tests use it to kill or break trials.
+    """
     import ray
     from ray import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rdb = storage.open_storage(storage_url)
+    rdb = open_storage(storage_url)
     missing = missing_points(spec, rdb)
     total = len(spec.points())
     todo = missing if limit is None else missing[:limit]
     summary = {"total": total, "already_complete": total - len(missing), "run": len(todo), "failed": 0, "diverged": 0}
     if not todo:
         return summary
+    if not verbose:
+        # Ray's new console output prints an experiment table even at verbose=0; the classic one is silent.
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        # We disable Tune's result files, so its end-of-run summary would warn about each trial.
+        logging.getLogger("ray.tune").setLevel(logging.ERROR)
     started_here = not ray.is_initialized()
     connect_ray(address, verbose)
     try:
@@ -277,10 +288,11 @@ def run_sweep(
         ]
         with tempfile.TemporaryDirectory(prefix="basin-tune-") as tmp:
             tuner = tune.Tuner(
-                tune.with_resources(run_point, resources),
+                tune.with_resources(trainable or run_point, resources),
                 param_space={"trial": tune.grid_search(configs)},
                 tune_config=tune.TuneConfig(
                     max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=True, num_samples=1,
+                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
                 ),
                 run_config=tune.RunConfig(
                     name=f"basin-{spec.name}", storage_path=tmp, verbose=2 if verbose else 0,

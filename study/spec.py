@@ -32,13 +32,13 @@ from __future__ import annotations
 import math
 import re
 import tomllib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from storage.record import GridPoint as Point
 from trainers import data, models, optim, schedules
 
 
@@ -234,22 +234,6 @@ class SweepSpec(_Strict):
             data_dir=self.data_dir, momentum=grid.momentum, momentum_form=grid.momentum_form,
             betas=tuple(grid.betas), eps=grid.eps,
         )
-
-
-@dataclass(frozen=True, order=True)
-class Point:
-    """One grid point. ``key()`` is what resume matches on (floats to 12 significant digits)."""
-
-    optimizer: str
-    schedule: str
-    lr: float
-    wd_norm: float
-    budget: int
-    seed: int
-
-    def key(self) -> tuple:
-        return (self.optimizer, self.schedule, float(f"{self.lr:.12g}"), float(f"{self.wd_norm:.12g}"),
-                int(self.budget), int(self.seed))
 
 
 def _line_of(text: str, loc: tuple) -> int | None:

@@ -56,10 +56,10 @@ def run(args: argparse.Namespace) -> int:
         print(describe(spec))
         return 0
 
-    import storage
+    from storage.connect import default_url, safe_url
     from study.driver import run_sweep
 
-    url = args.storage or storage.default_url()
+    url = args.storage or default_url()
     try:
         summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
                             quiet=args.quiet, limit=args.limit)
@@ -67,11 +67,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"basin sweep: error: {exc}", file=sys.stderr)
         return 2
     if summary["run"] == 0:
-        print(f"sweep {spec.name}: all {summary['total']} points already complete in {storage.safe_url(url)}; "
+        print(f"sweep {spec.name}: all {summary['total']} points already complete in {safe_url(url)}; "
               "nothing to do")
         return 0
     print(
         f"sweep {spec.name}: ran {summary['run']} trials ({summary['already_complete']} were already complete), "
-        f"{summary['failed']} failed, {summary['diverged']} diverged; results in {storage.safe_url(url)}"
+        f"{summary['failed']} failed, {summary['diverged']} diverged; results in {safe_url(url)}"
     )
     return 0
