@@ -20,11 +20,21 @@ test: $(STAMP)
 	# pytest exits 5 when it collected no test: that is a failure here, as is any failed test.
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+DEMO_SPEC ?= examples/figure2-mnist1d.toml
+DEMO_DB   ?= sqlite:///basin.db
+DEMO_PORT ?= 8050
+
+# The paper's Figure 2 on MNIST-1D (local Ray, SQLite). Re-running resumes: finished points are skipped.
 demo: $(STAMP)
-	$(BIN)/basin train --dataset mnist1d --model cnn --optimizer adamw --lr 1e-3 --wd-norm 0.025 --schedule cosine --epochs 5 --seed 0
+	$(BIN)/basin sweep $(DEMO_SPEC) --storage $(DEMO_DB)
+	$(BIN)/basin report --storage $(DEMO_DB) --sweep figure2-mnist1d --out report.html
+	$(BIN)/basin best --storage $(DEMO_DB) --sweep figure2-mnist1d
+	$(BIN)/basin best --storage $(DEMO_DB) --sweep figure2-mnist1d --coupling
+	@echo "report.html written; serving the dashboard on http://127.0.0.1:$(DEMO_PORT) (Ctrl-C to stop)"
+	$(BIN)/basin dashboard --storage $(DEMO_DB) --port $(DEMO_PORT)
 
 bench: $(STAMP)
-	$(BIN)/python bench/optim_step.py
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) *.egg-info
