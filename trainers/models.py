@@ -1,0 +1,216 @@
+"""The networks of a Basin sweep: a small MLP, a small BatchNorm CNN, and the paper's Shake-Shake ResNets.
+
+``"mlp"``   flatten → Linear(d, 256) → ReLU → Linear(256, classes).
+``"cnn"``   a small BatchNorm CNN, Conv1d for (C, L) signals and Conv2d for (C, H, W) images:
+            conv(32)-BN-ReLU → conv(64, stride 2)-BN-ReLU → conv(64)-BN-ReLU → global average pool
+            → Linear(64, classes) (1-D: the first conv has kernel 5 and stride 2 as well).
+            Every conv is followed by BN, so its weights are scale-invariant: f(c·w) = f(w). Weight
+            decay on such weights does not change the function, only the effective step size
+            α/‖w‖², which is what couples α and λ in the paper's landscapes.
+``"shake26-2x64d"``, ``"shake26-2x96d"``  Shake-Shake-Image ResNet 26 2×Kd (Gastaldi 2017), as in
+            the authors' fb.resnet.torch code the paper used: conv3×3(16)-BN stem, 3 stages × 4 blocks
+            of widths K, 2K, 4K (stride 2 into stages 2 and 3), ReLU, global average pool, linear.
+            A block is x ↦ s(x) + mix(b₁(x), b₂(x)) with two branches bᵢ = ReLU-conv3×3-BN-ReLU-conv3×3-BN
+            and s the identity or, when the shape changes, the shake-shake shortcut ReLU →
+            [conv1×1(x subsampled) ‖ conv1×1(x shifted one pixel right/down, subsampled)] → BN.
+            Training: forward mix = α·b₁ + (1−α)·b₂ and backward ∂/∂b₁ = β·g, ∂/∂b₂ = (1−β)·g with
+            independent α, β ~ U(0, 1) per image and block ("Shake-Shake-Image"); eval: 0.5·b₁ + 0.5·b₂.
+            Parameters on CIFAR-10 (10 classes): 11,653,978 (2×64d; paper 11.6M) and 26,192,922 (2×96d).
+            The latter is what the authors' Lua code (models/shakeshake*.lua, widenFactor 6) builds;
+            Loshchilov & Hutter print 25.6M, 2.3% less, which no variant of that code reproduces.
+
+No dtype or memory format is fixed, so bf16 autocast and channels_last work. Randomness (init, α, β)
+comes from torch's global RNG: seed it with ``torch.manual_seed`` for a reproducible run.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+MODELS = ("mlp", "cnn", "shake26-2x64d", "shake26-2x96d")
+SHAKE_WIDTHS = {"shake26-2x64d": 64, "shake26-2x96d": 96}
+MLP_HIDDEN = 256
+
+
+def build(name: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Model ``name`` (one of :data:`MODELS`) for per-example ``input_shape`` and ``num_classes``.
+
+    ``input_shape`` is (C, L) for 1-D signals or (C, H, W) for images; Shake-Shake needs images.
+    Raises ValueError naming the allowed values for an unknown name or an unusable shape.
+    """
+    if name not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) not in (2, 3) or min(shape) < 1:
+        raise ValueError(f"input_shape must be (C, L) or (C, H, W) with positive sizes; got {input_shape!r}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
+        raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
+    if name == "mlp":
+        return MLP(shape, num_classes)
+    if name == "cnn":
+        return CNN(shape, num_classes)
+    if len(shape) != 3:
+        raise ValueError(f"{name} needs (C, H, W) images; got input_shape {shape}")
+    return ShakeShakeResNet(shape[0], num_classes, width=SHAKE_WIDTHS[name])
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable scalars (BN running statistics are buffers, not counted)."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+# ------------------------------------------------------------------------------------- MLP, CNN
+
+
+class MLP(nn.Sequential):
+    """flatten → Linear(d, 256) → ReLU → Linear(256, classes)."""
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, hidden: int = MLP_HIDDEN) -> None:
+        d = 1
+        for s in input_shape:
+            d *= s
+        super().__init__(nn.Flatten(), nn.Linear(d, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, num_classes))
+
+
+def _conv_bn_relu(dims: int, cin: int, cout: int, kernel: int, stride: int = 1) -> list[nn.Module]:
+    conv = nn.Conv1d if dims == 1 else nn.Conv2d
+    bn = nn.BatchNorm1d if dims == 1 else nn.BatchNorm2d
+    return [conv(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False), bn(cout), nn.ReLU(inplace=True)]
+
+
+class CNN(nn.Sequential):
+    """Small BN CNN, three conv-BN-ReLU layers, global average pool, Linear(64, classes).
+
+    1-D (C, L):    conv5(32, stride 2) → conv3(64, stride 2) → conv3(64)      (L = 40 → 20 → 10 → 10)
+    2-D (C, H, W): conv3(32)           → conv3(64, stride 2) → conv3(64)      (8×8 → 8×8 → 4×4 → 4×4)
+
+    Downsampling is by strided convolution, not pooling: on one CPU thread max/avg-pool backward
+    costs as much as a convolution here, and MNIST-1D/digits errors were the same within noise.
+    Convs have no bias (BN follows each), so all conv weights are scale-invariant.
+    """
+
+    def __init__(self, input_shape: tuple[int, ...], num_classes: int, widths: tuple[int, int, int] = (32, 64, 64)) -> None:
+        dims = len(input_shape) - 1
+        c1, c2, c3 = widths
+        avg = nn.AdaptiveAvgPool1d if dims == 1 else nn.AdaptiveAvgPool2d
+        super().__init__(
+            *_conv_bn_relu(dims, input_shape[0], c1, 5 if dims == 1 else 3, stride=2 if dims == 1 else 1),
+            *_conv_bn_relu(dims, c1, c2, 3, stride=2),
+            *_conv_bn_relu(dims, c2, c3, 3),
+            avg(1),
+            nn.Flatten(),
+            nn.Linear(c3, num_classes),
+        )
+
+
+# -------------------------------------------------------------------------------- Shake-Shake
+
+
+class _ShakeMix(torch.autograd.Function):
+    """y = α·x₁ + (1−α)·x₂ forward; ∂L/∂x₁ = β·∂L/∂y, ∂L/∂x₂ = (1−β)·∂L/∂y backward."""
+
+    @staticmethod
+    def forward(ctx, x1, x2, alpha, beta):
+        ctx.save_for_backward(beta)
+        return torch.lerp(x2, x1, alpha)  # x₂ + α(x₁ − x₂)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (beta,) = ctx.saved_tensors
+        g1 = grad * beta
+        return g1, grad - g1, None, None
+
+
+def shake_mix(x1: torch.Tensor, x2: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """The shake-shake combination: forward with α, backward with β (both broadcast against x₁)."""
+    return _ShakeMix.apply(x1, x2, alpha, beta)
+
+
+def _branch(cin: int, cout: int, stride: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ReLU(inplace=False),  # the block input also feeds the other branch and the shortcut
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1, bias=False),
+        nn.BatchNorm2d(cout),
+    )
+
+
+class ShakeShortcut(nn.Module):
+    """ReLU → [conv1×1(x[::s, ::s]) ‖ conv1×1(shift(x)[::s, ::s])] → BN, each conv cout/2 channels.
+
+    shift moves the image one pixel right and down (zero row/column in at the top/left), as
+    ``SpatialZeroPadding(1, -1, 1, -1)`` in the authors' code, so the two halves see different pixels.
+    """
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.conv1 = nn.Conv2d(cin, cout // 2, 1, bias=False)
+        self.conv2 = nn.Conv2d(cin, cout - cout // 2, 1, bias=False)
+        self.bn = nn.BatchNorm2d(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(x)
+        s = self.stride
+        shifted = F.pad(x[:, :, :-1, :-1], (1, 0, 1, 0))
+        return self.bn(torch.cat([self.conv1(x[:, :, ::s, ::s]), self.conv2(shifted[:, :, ::s, ::s])], dim=1))
+
+
+class ShakeBlock(nn.Module):
+    """x ↦ shortcut(x) + mix(b₁(x), b₂(x)); per-image α, β ~ U(0, 1) when training, 0.5/0.5 in eval."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.branch1 = _branch(cin, cout, stride)
+        self.branch2 = _branch(cin, cout, stride)
+        self.shortcut = nn.Identity() if (cin == cout and stride == 1) else ShakeShortcut(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h1, h2 = self.branch1(x), self.branch2(x)
+        if self.training:
+            shape = (h1.shape[0],) + (1,) * (h1.dim() - 1)
+            alpha = torch.rand(shape, device=h1.device, dtype=h1.dtype)
+            beta = torch.rand(shape, device=h1.device, dtype=h1.dtype)
+            h = shake_mix(h1, h2, alpha, beta)
+        else:
+            h = 0.5 * (h1 + h2)
+        return self.shortcut(x) + h
+
+
+class ShakeShakeResNet(nn.Module):
+    """Shake-Shake-Image ResNet 26 2×{width}d: stem conv3×3(16)-BN, stages of 4 blocks with widths
+    (w, 2w, 4w) and strides (1, 2, 2), ReLU, global average pool, Linear(4w, classes).
+
+    Initialisation as fb.resnet.torch: conv weights N(0, 2/(k²·c_out)), BN γ=1 β=0, linear bias 0.
+    """
+
+    def __init__(self, in_channels: int, num_classes: int, width: int = 64, blocks_per_stage: int = 4) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16))
+        stages, cin = [], 16
+        for i, stride in enumerate((1, 2, 2)):
+            cout = width * 2**i
+            blocks = [ShakeBlock(cin, cout, stride)] + [ShakeBlock(cout, cout, 1) for _ in range(blocks_per_stage - 1)]
+            stages.append(nn.Sequential(*blocks))
+            cin = cout
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(cin, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.fc.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        x = F.adaptive_avg_pool2d(F.relu(x), 1).flatten(1)
+        return self.fc(x)
+
+
+__all__ = ["MODELS", "build", "count_parameters", "shake_mix", "CNN", "MLP", "ShakeShakeResNet", "ShakeBlock"]
