@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import types
 from collections.abc import Sequence
@@ -114,8 +115,29 @@ def _names(values: Sequence[str] | None) -> list[str] | None:
 # --- basin best ---------------------------------------------------------------------------------
 
 
+def _pipe_safe(fn):
+    """A reader that stops early (``| head``) ends the output quietly instead of with a traceback."""
+
+    def wrapper(args: argparse.Namespace) -> int:
+        try:
+            code = fn(args)
+            sys.stdout.flush()
+            return code
+        except BrokenPipeError:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            return EXIT_OK
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+@_pipe_safe
 def run_best(args: argparse.Namespace) -> int:
+    """``basin best``: the best settings, or the --by budget / --coupling / --headline views."""
     import storage
+    from storage import analysis
 
     prog = "basin best"
     if not args.coupling and (args.tol is not None or args.boot is not None):
@@ -131,7 +153,7 @@ def run_best(args: argparse.Namespace) -> int:
         if args.by == "budget":
             return _emit_by_budget(storage.best_by_budget(rdb, args.sweep, optimizer, schedule), args)
         table = storage.best(rdb, args.sweep, optimizer, schedule)
-        heads = storage.analysis.headline(table)
+        heads = analysis.headline(table)
         if args.headline:
             return _emit_headline(heads, args)
         return _emit_best(table, heads, args)
@@ -195,7 +217,7 @@ def _emit_best(table: pd.DataFrame, heads: pd.DataFrame, args) -> int:
         print("no COMPLETE trial yet in the selected studies")
         return EXIT_OK
     header = ["sweep", "optimizer", "schedule", "T", "α", "λ_norm", "λ", "test err %", "± std", "seeds",
-              "done", "failed", "diverged"]
+              "complete", "failed", "diverged"]
     rows = [[r.sweep, r.optimizer, r.schedule, str(r.budget), _g(r.lr), _g(r.wd_norm), _g(r.wd),
              _pct(r.test_error), _pct(r.test_error_std), str(r.n_seeds), str(r.n_complete), str(r.n_failed),
              str(r.n_diverged)] for r in table.itertuples()]
@@ -236,9 +258,10 @@ def _emit_headline(heads: pd.DataFrame, args) -> int:
 def _print_headline_text(heads: pd.DataFrame) -> None:
     for h in heads.itertuples():
         change = "lower" if h.improvement >= 0 else "higher"
+        paper = " (paper: ≈15% lower on CIFAR-10 and ImageNet32x32)" if h.decoupled == "adamw" else ""
         print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): best test error "
-              f"{_pct(h.decoupled_error)}% vs {_pct(h.coupled_error)}% — {abs(100 * h.improvement):.1f}% {change} "
-              f"relative with decoupled decay (paper: ≈15% lower for AdamW vs Adam)")
+              f"{_pct(h.decoupled_error)}% vs {_pct(h.coupled_error)}%, {abs(100 * h.improvement):.1f}% {change} "
+              f"relative with decoupled decay{paper}")
 
 
 def _emit_by_budget(table: pd.DataFrame, args) -> int:
@@ -295,15 +318,11 @@ def _emit_coupling(results, args) -> int:
             ci = f" [{c.slope_ci[0]:.2f}, {c.slope_ci[1]:.2f}] 95% over seeds" if c.slope_ci else ""
             print(f"  argmin slope  d log λ_norm*/d log α = {c.slope:.2f}{ci} ({c.n_alpha} α values; "
                   "coupled ≈ −1, decoupled ≈ 0)")
-        else:
-            print(f"  argmin slope  - (too few α values: {c.n_alpha})")
         if c.axis_angle is not None:
             print(f"  top-10 axis   {c.axis_angle:.0f}° in (log α, log λ_norm), elongation {c.axis_elongation:.2f} "
                   "(coupled ≈ −45°, decoupled ≈ 0° or 90°)")
         if c.edge_slope is not None:
             print(f"  edge slope    {c.edge_slope:.2f} (largest λ_norm within {c.tol:g} of the best, {c.edge_n} α values)")
-        else:
-            print(f"  edge slope    - (too few α values within {c.tol:g} of the best: {c.edge_n})")
         for note in c.notes:
             print(f"  note: {note}")
     return EXIT_OK
@@ -313,8 +332,9 @@ def _emit_coupling(results, args) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    """``basin export``: every trial to one CSV or Parquet file, written atomically."""
     import storage
-    from storage.export import format_for
+    from storage.exports import format_for
 
     prog = "basin export"
     try:
@@ -324,6 +344,6 @@ def run_export(args: argparse.Namespace) -> int:
     except storage.EmptyStorageError as exc:
         return _fail(prog, str(exc), EXIT_EMPTY)
     except (storage.StorageError, ValueError, OSError) as exc:
-        return _fail(prog, str(exc))
+        return _fail(prog, " ".join(str(exc).split()))
     print(f"wrote {path}")
     return EXIT_OK

@@ -1,0 +1,249 @@
+"""Grid-point arithmetic on trial frames: cells, ranking, the best cell, budget scaling, headline.
+
+Pure pandas/numpy on the tidy frames of :func:`storage.queries.trials_frame`; no database here.
+
+Vocabulary. A *grid point* is (study, α, λ_norm, T, seed); a *cell* is (study, α, λ_norm, T),
+its seeds pooled; a *panel* is (sweep, optimizer, schedule, T) — one heatmap of Figure 2.
+
+Rules, applied everywhere:
+
+* One trial per grid point: the latest COMPLETE trial (highest trial_id), else its latest FAIL
+  (:func:`effective_trials`). RUNNING/WAITING/PRUNED trials are ignored.
+* A diverged run counts with its recorded value, chance error 1 − 1/C; it is never dropped.
+* FAIL trials have no value: excluded from means, counted in ``n_failed``.
+* Cell error = mean final test error over its COMPLETE seeds; ``test_error_std`` is the sample
+  standard deviation (ddof = 1), NaN for a single seed.
+* Ranking inside a panel (best, top-10): lowest mean error (compared at 12 decimals, so equal
+  means computed in a different order tie), then more seeds, then smaller α, then smaller
+  λ_norm. The tie-break is deterministic and documented, and ``n_tied`` says how many cells
+  shared the best mean.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from storage.record import normalise_float
+
+STUDY_COLS = ["sweep", "optimizer", "schedule"]
+PANEL_COLS = [*STUDY_COLS, "budget"]
+CELL_COLS = [*PANEL_COLS, "lr", "wd_norm"]
+TOP_K = 10  # the paper circles the top-10 settings of each panel
+PAIRS = (("adamw", "adam"), ("sgdw", "sgd"))  # (decoupled, coupled) members of the paper's comparisons
+
+
+def grid_key(values: pd.Series) -> np.ndarray:
+    """α or λ_norm rounded to 12 significant digits (:func:`storage.record.normalise_float`).
+
+    Rounds only the distinct values (a grid has few), then maps back.
+    """
+    x = values.to_numpy(dtype=float)
+    if x.size == 0:
+        return x
+    uniq, inverse = np.unique(x, return_inverse=True)
+    return np.array([normalise_float(u) for u in uniq])[inverse]
+
+
+def effective_trials(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per grid point: its latest COMPLETE trial, else its latest FAIL trial."""
+    done = frame[frame["state"].isin(("COMPLETE", "FAIL"))]
+    done = done.assign(
+        _lr=grid_key(done["lr"]), _wd=grid_key(done["wd_norm"]), _complete=done["state"].eq("COMPLETE")
+    )
+    done = done.sort_values(["_complete", "trial_id"], kind="stable")
+    keep = ~done.duplicated(subset=["study", "_lr", "_wd", "budget", "seed"], keep="last")
+    return done[keep].drop(columns="_complete").sort_values("trial_id", kind="stable").reset_index(drop=True)
+
+
+def cell_stats(effective: pd.DataFrame) -> pd.DataFrame:
+    """Per cell: mean/std error over COMPLETE seeds, seed/failure/divergence counts, raw λ.
+
+    Columns: sweep, optimizer, schedule, study, budget, lr, wd_norm, wd, test_error,
+    test_error_std, n_seeds, n_failed, n_diverged, diverged_any, diverged_all, _lr, _wd.
+    ``wd`` is NaN when the frame has no ``wd`` column.
+    """
+    keys = ["study", "budget", "_lr", "_wd"]
+    eff = effective
+    if "_lr" not in eff:
+        eff = eff.assign(_lr=grid_key(eff["lr"]), _wd=grid_key(eff["wd_norm"]))
+    complete = eff["state"].eq("COMPLETE").to_numpy()
+    diverged = eff["diverged"].fillna(False).astype(bool).to_numpy() if "diverged" in eff else np.zeros(len(eff), bool)
+    wd = eff["wd"].to_numpy(float) if "wd" in eff else np.full(len(eff), np.nan)
+    work = pd.DataFrame(
+        {
+            **{k: eff[k].to_numpy() for k in keys},
+            "lr": eff["lr"].to_numpy(float),
+            "wd_norm": eff["wd_norm"].to_numpy(float),
+            "value": np.where(complete, eff["value"].to_numpy(float), np.nan),
+            "wd": np.where(complete, wd, np.nan),
+            "complete": complete.astype(np.int64),
+            "failed": (~complete).astype(np.int64),
+            "diverged": (diverged & complete).astype(np.int64),
+        }
+    )
+    cells = work.groupby(keys, sort=False).agg(
+        lr=("lr", "first"),
+        wd_norm=("wd_norm", "first"),
+        wd=("wd", "mean"),
+        test_error=("value", "mean"),
+        test_error_std=("value", "std"),
+        n_seeds=("complete", "sum"),
+        n_failed=("failed", "sum"),
+        n_diverged=("diverged", "sum"),
+    ).reset_index()
+    names = eff.drop_duplicates("study")[["study", *STUDY_COLS]]
+    cells = cells.merge(names, on="study", how="left")
+    cells["diverged_any"] = cells["n_diverged"] > 0
+    cells["diverged_all"] = (cells["n_diverged"] == cells["n_seeds"]) & (cells["n_seeds"] > 0)
+    cols = [
+        *STUDY_COLS, "study", "budget", "lr", "wd_norm", "wd", "test_error", "test_error_std",
+        "n_seeds", "n_failed", "n_diverged", "diverged_any", "diverged_all", "_lr", "_wd",
+    ]
+    return cells[cols]
+
+
+def rank_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """Add ``rank`` (1 = best, per panel; NaN for cells without a COMPLETE seed), ``best``, ``top10``."""
+    cells = cells.assign(_err=cells["test_error"].round(12), _neg_n=-cells["n_seeds"])
+    ordered = cells.sort_values([*PANEL_COLS, "_err", "_neg_n", "_lr", "_wd"], kind="stable", na_position="last")
+    rank = ordered.groupby(PANEL_COLS, sort=False).cumcount() + 1
+    ordered = ordered.assign(rank=rank.where(ordered["_err"].notna()))
+    ordered["best"] = ordered["rank"].eq(1)
+    ordered["top10"] = ordered["rank"].le(TOP_K)
+    return ordered.drop(columns=["_err", "_neg_n"]).sort_index()
+
+
+def _border_text(on_edge: list[str], single: list[str]) -> str:
+    notes = [f"a single {sym} value: the basin is not located along {sym}" for sym in single]
+    if on_edge:
+        notes.insert(0, "best cell on the grid border: " + "; ".join(f"grid must grow toward {e}" for e in on_edge))
+    return "; ".join(notes)
+
+
+def border_note(panel: pd.DataFrame, best_row: pd.Series) -> str:
+    """Whether the best cell of a panel lies on the grid's border, and which way the grid must grow.
+
+    ``panel`` holds the panel's cells; those with a COMPLETE seed define the grid's extent.
+    """
+    on_edge, single = [], []
+    have = panel[panel["n_seeds"] > 0]
+    for key, symbol in (("_lr", "α"), ("_wd", "λ_norm")):
+        lo, hi = have[key].min(), have[key].max()
+        if lo == hi:
+            single.append(symbol)
+        elif best_row[key] == lo:
+            on_edge.append(f"smaller {symbol}")
+        elif best_row[key] == hi:
+            on_edge.append(f"larger {symbol}")
+    return _border_text(on_edge, single)
+
+
+def best_cells(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per panel: the best cell, with panel counts, ties and the border note.
+
+    Columns: sweep, optimizer, schedule, budget, lr, wd_norm, wd, test_error, test_error_std,
+    n_seeds, n_tied, n_cells, n_complete, n_failed, n_diverged, border, study.
+    """
+    cols = [
+        *PANEL_COLS, "lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds", "n_tied",
+        "n_cells", "n_complete", "n_failed", "n_diverged", "border", "study",
+    ]
+    ranked = rank_cells(cells)
+    have = ranked[ranked["n_seeds"] > 0]
+    if have.empty:
+        return pd.DataFrame(columns=cols)
+    panels = ranked.groupby(PANEL_COLS, sort=True).agg(
+        n_complete=("n_seeds", "sum"), n_failed=("n_failed", "sum"), n_diverged=("n_diverged", "sum")
+    )
+    extent = have.assign(_err=have["test_error"].round(12)).groupby(PANEL_COLS, sort=True).agg(
+        n_cells=("n_seeds", "size"), lr_lo=("_lr", "min"), lr_hi=("_lr", "max"),
+        wd_lo=("_wd", "min"), wd_hi=("_wd", "max"), best_err=("_err", "min"),
+    )
+    tied = have[have["test_error"].round(12).to_numpy() == extent.loc[
+        pd.MultiIndex.from_frame(have[PANEL_COLS]), "best_err"].to_numpy()]
+    n_tied = tied.groupby(PANEL_COLS, sort=True).size().rename("n_tied")
+    top = have[have["rank"].eq(1)].drop(columns=["n_failed", "n_diverged"]).set_index(PANEL_COLS)
+    out = top.join(panels).join(extent).join(n_tied)
+    borders = []
+    for a, a_lo, a_hi, w, w_lo, w_hi in zip(out["_lr"], out["lr_lo"], out["lr_hi"], out["_wd"], out["wd_lo"], out["wd_hi"]):
+        on_edge, single = [], []
+        for key, lo, hi, symbol in ((a, a_lo, a_hi, "α"), (w, w_lo, w_hi, "λ_norm")):
+            if lo == hi:
+                single.append(symbol)
+            elif key == lo:
+                on_edge.append(f"smaller {symbol}")
+            elif key == hi:
+                on_edge.append(f"larger {symbol}")
+        borders.append(_border_text(on_edge, single))
+    out["border"] = borders
+    out = out.reset_index().sort_values(PANEL_COLS, kind="stable").reset_index(drop=True)
+    return out[cols].astype({"budget": int, "n_seeds": int, "n_tied": int, "n_cells": int, "n_complete": int,
+                             "n_failed": int, "n_diverged": int})
+
+
+def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of log y against log x."""
+    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
+    lx = lx - lx.mean()
+    return float((lx * (ly - ly.mean())).sum() / (lx * lx).sum())
+
+
+def budget_scaling(best: pd.DataFrame) -> pd.DataFrame:
+    """λ_norm* and raw λ* against the budget T, per (sweep, optimizer, schedule).
+
+    Appendix B.1: with λ = λ_norm·√(b/(B·T)), the optimal raw λ* shrinks like 1/√T (log-log
+    slope −0.5) while λ_norm* stays put (slope 0). Adds, per group, ``n_budgets``,
+    ``wd_slope`` = d log λ*/d log T and ``wd_norm_slope`` = d log λ_norm*/d log T (NaN with
+    fewer than two budgets), and ``wd_sqrt_budget`` = λ*·√T (constant when the claim holds).
+    """
+    out = []
+    for _, group in best.groupby(STUDY_COLS, sort=True):
+        group = group.sort_values("budget").copy()
+        n = group["budget"].nunique()
+        ok = group["wd"].gt(0) & group["wd_norm"].gt(0)
+        enough = n >= 2 and ok.sum() >= 2 and group.loc[ok, "budget"].nunique() >= 2
+        group["n_budgets"] = n
+        group["wd_slope"] = loglog_slope(group.loc[ok, "budget"], group.loc[ok, "wd"]) if enough else np.nan
+        group["wd_norm_slope"] = loglog_slope(group.loc[ok, "budget"], group.loc[ok, "wd_norm"]) if enough else np.nan
+        group["wd_sqrt_budget"] = group["wd"] * np.sqrt(group["budget"])
+        out.append(group)
+    cols = [
+        *PANEL_COLS, "lr", "wd_norm", "wd", "wd_sqrt_budget", "test_error", "test_error_std", "n_seeds",
+        "n_budgets", "wd_slope", "wd_norm_slope", "border",
+    ]
+    if not out:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(out, ignore_index=True)[cols]
+
+
+def headline(best: pd.DataFrame) -> pd.DataFrame:
+    """Best decoupled vs best coupled error per (sweep, schedule, budget): AdamW vs Adam, SGDW vs SGD.
+
+    ``improvement`` = (coupled − decoupled) / coupled, the relative reduction of test error
+    (the paper reports ≈ 15% for AdamW over Adam). Rows only where both members exist.
+    """
+    rows = []
+    keyed = best.set_index(["sweep", "optimizer", "schedule", "budget"])
+    for (sweep, schedule, budget), _ in best.groupby(["sweep", "schedule", "budget"], sort=True):
+        for decoupled, coupled in PAIRS:
+            kd, kc = (sweep, decoupled, schedule, budget), (sweep, coupled, schedule, budget)
+            if kd not in keyed.index or kc not in keyed.index:
+                continue
+            d, c = keyed.loc[kd], keyed.loc[kc]
+            improvement = (c["test_error"] - d["test_error"]) / c["test_error"] if c["test_error"] > 0 else np.nan
+            rows.append(
+                {
+                    "sweep": sweep, "schedule": schedule, "budget": int(budget),
+                    "decoupled": decoupled, "coupled": coupled,
+                    "decoupled_error": d["test_error"], "coupled_error": c["test_error"],
+                    "improvement": improvement,
+                    "decoupled_lr": d["lr"], "decoupled_wd_norm": d["wd_norm"],
+                    "coupled_lr": c["lr"], "coupled_wd_norm": c["wd_norm"],
+                }
+            )
+    cols = [
+        "sweep", "schedule", "budget", "decoupled", "coupled", "decoupled_error", "coupled_error",
+        "improvement", "decoupled_lr", "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm",
+    ]
+    return pd.DataFrame(rows, columns=cols)

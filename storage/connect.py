@@ -1,0 +1,284 @@
+"""Open the Optuna RDB storage that holds Basin's sweeps: SQLite (default) or PostgreSQL.
+
+One job: turn a URL into a ready :class:`optuna.storages.RDBStorage`, configured so that a sweep
+can write while a dashboard reads.
+
+SQLite
+    * WAL journal (readers never block the writer, the writer never blocks readers) and a 30 s
+      busy timeout, so a dashboard reading a live database does not hit "database is locked".
+    * Writers start every transaction with ``BEGIN IMMEDIATE``: Optuna reads, then writes, in one
+      transaction; under WAL a deferred transaction that must upgrade to a write after another
+      process committed fails at once (SQLITE_BUSY_SNAPSHOT, no busy wait). Taking the write
+      lock up front turns that into an ordinary wait. Two drivers can then share one file.
+    * Read-only: the file is opened with a ``mode=ro`` URI and ``PRAGMA query_only=ON``.
+PostgreSQL
+    * Read-only: every transaction is read-only (``-c default_transaction_read_only=on`` in
+      the connection options); the server refuses writes.
+    * First-time table creation is serialised with an advisory lock, so two drivers starting
+      together on an empty database do not race on CREATE TABLE / the alembic stamp.
+
+Every failure to open comes out as one :class:`~storage.errors.StorageError` line, including
+Optuna's own "no longer compatible with the table schema" message for a database written by
+another Optuna version.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote
+
+import optuna
+import sqlalchemy as sa
+from sqlalchemy.engine import URL, make_url
+
+from storage.errors import EmptyStorageError, ReadOnlyStorageError, StorageError, one_line
+
+ENV_VAR = "BASIN_STORAGE"
+DEFAULT_URL = "sqlite:///basin.db"
+SQLITE_BUSY_TIMEOUT_S = 30.0
+_PG_INIT_LOCK_KEY = 0x6261_7369_6E00  # "basin\0": serialises first-time table creation
+_READ_ONLY_ATTR = "_basin_read_only"
+_LABEL_ATTR = "_basin_url"
+
+
+def default_url() -> str:
+    """The storage URL to use when none is given: ``$BASIN_STORAGE``, else ``sqlite:///basin.db``."""
+    return os.environ.get(ENV_VAR) or DEFAULT_URL
+
+
+def safe_url(url: str | URL) -> str:
+    """``url`` with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - a message helper must not raise
+        return str(url)
+
+
+def rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.BaseStorage:
+    """The RDBStorage behind ``storage`` (a Study's ``_storage`` wraps it in Optuna's cache)."""
+    return getattr(storage, "_backend", storage)
+
+
+def storage_label(storage: optuna.storages.BaseStorage) -> str:
+    """The URL ``storage`` was opened with (password masked), for messages."""
+    storage = rdb_of(storage)
+    return getattr(storage, _LABEL_ATTR, None) or safe_url(getattr(storage, "url", "?"))
+
+
+def is_read_only(storage: optuna.storages.BaseStorage) -> bool:
+    """Whether ``storage`` was opened by :func:`open_storage` with ``read_only=True``."""
+    return bool(getattr(rdb_of(storage), _READ_ONLY_ATTR, False))
+
+
+def check_writable(storage: optuna.storages.BaseStorage) -> None:
+    """Raise :class:`ReadOnlyStorageError` if ``storage`` was opened read-only."""
+    if is_read_only(storage):
+        raise ReadOnlyStorageError(
+            f"storage {storage_label(storage)} was opened read-only; open it with open_storage(url) to write"
+        )
+
+
+def open_storage(url: str | None = None, *, read_only: bool = False) -> optuna.storages.RDBStorage:
+    """Open (and, unless ``read_only``, create) the Optuna RDB storage at ``url``.
+
+    ``url`` defaults to :func:`default_url`. Read-only opening never creates anything: a missing
+    SQLite file or a database without Optuna's tables raises :class:`EmptyStorageError`.
+    Raises :class:`StorageError` (one line) for a malformed URL, an unreachable server or a
+    schema written by an incompatible Optuna.
+    """
+    raw = url or default_url()
+    try:
+        parsed = make_url(raw)
+    except Exception as exc:  # noqa: BLE001 - sqlalchemy raises ArgumentError/ValueError
+        raise StorageError(
+            f"cannot parse storage URL {raw!r} ({one_line(exc)}); use e.g. sqlite:///basin.db "
+            "or postgresql+psycopg://user@host:5432/db"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        storage = _open_sqlite(parsed, read_only)
+    elif backend == "postgresql":
+        storage = _open_postgresql(parsed, read_only)
+    else:  # e.g. MySQL: works through Optuna, read-only is enforced by Basin's API only.
+        storage = _construct(parsed, engine_kwargs={}, read_only=read_only)
+    setattr(storage, _READ_ONLY_ATTR, read_only)
+    setattr(storage, _LABEL_ATTR, safe_url(parsed))
+    return storage
+
+
+# --- SQLite -------------------------------------------------------------------------------------
+
+
+def _sqlite_path(parsed: URL) -> str | None:
+    """The database file of a SQLite URL, absolute; None for an in-memory database."""
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:"):
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
+    return str(Path(database).expanduser().resolve())
+
+
+def _open_sqlite(parsed: URL, read_only: bool) -> optuna.storages.RDBStorage:
+    path = _sqlite_path(parsed)
+    connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S}
+    if path is None:
+        if read_only:
+            raise StorageError("an in-memory SQLite database cannot be opened read-only; give a file URL")
+        return _construct(parsed, engine_kwargs={"connect_args": connect_args}, read_only=False)
+    if read_only:
+        if not os.path.isfile(path):
+            raise EmptyStorageError(
+                f"no database at {path}: nothing recorded yet, or a wrong path "
+                f"(pass --storage URL or set ${ENV_VAR})"
+            )
+        ro_url = URL.create("sqlite", database=f"file:{quote(path)}", query={"mode": "ro", "uri": "true"})
+        _require_optuna_tables(ro_url, {"connect_args": connect_args}, path)
+        storage = _construct(ro_url, engine_kwargs={"connect_args": connect_args}, read_only=True)
+        sa.event.listen(storage.engine, "connect", _sqlite_read_only_pragmas)
+    else:
+        parent = os.path.dirname(path)
+        if not os.path.isdir(parent):
+            raise StorageError(f"directory {parent} does not exist; create it or choose another database path")
+        with _file_lock(path):
+            _set_wal(path)
+            storage = _construct(parsed, engine_kwargs={"connect_args": connect_args}, read_only=False)
+        sa.event.listen(storage.engine, "connect", _sqlite_writer_pragmas)
+        sa.event.listen(storage.engine, "begin", _sqlite_begin_immediate)
+    storage.engine.dispose()  # connections made during construction lack the listeners above
+    return storage
+
+
+@contextmanager
+def _file_lock(path: str):
+    """Exclusive ``flock`` on the database file itself while Optuna creates its tables.
+
+    ``flock`` locks are independent of the POSIX byte-range locks SQLite uses, so this does not
+    interfere with SQLite; it only serialises Basin processes initialising the same file.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _set_wal(path: str) -> None:
+    """Switch the file to WAL; persistent, so every later connection of any process uses it."""
+    try:
+        con = sqlite3.connect(path, timeout=SQLITE_BUSY_TIMEOUT_S)
+        try:
+            mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise StorageError(f"cannot open SQLite database {path}: {one_line(exc)}") from None
+    if str(mode).lower() != "wal":
+        raise StorageError(f"SQLite refused WAL mode for {path} (got {mode!r}); use a local file system")
+
+
+def _sqlite_writer_pragmas(dbapi_connection, _record) -> None:
+    dbapi_connection.isolation_level = None  # the driver's implicit BEGIN off: SQLAlchemy emits ours
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable across application crashes under WAL
+    cursor.close()
+
+
+def _sqlite_begin_immediate(connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_read_only_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+    cursor.execute("PRAGMA query_only=ON")
+    cursor.close()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+
+def _open_postgresql(parsed: URL, read_only: bool) -> optuna.storages.RDBStorage:
+    engine_kwargs = {"pool_pre_ping": True}
+    if read_only:
+        options = " ".join(filter(None, [parsed.query.get("options", ""), "-c default_transaction_read_only=on"]))
+        parsed = parsed.update_query_dict({"options": options})
+        _require_optuna_tables(parsed, engine_kwargs, safe_url(parsed))
+        return _construct(parsed, engine_kwargs=engine_kwargs, read_only=True)
+    lock_engine = _engine(parsed, {"poolclass": sa.pool.NullPool})
+    try:
+        with lock_engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_INIT_LOCK_KEY})
+            try:
+                return _construct(parsed, engine_kwargs=engine_kwargs, read_only=False)
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_INIT_LOCK_KEY})
+    except sa.exc.SQLAlchemyError as exc:
+        raise _connect_error(parsed, exc) from None
+    finally:
+        lock_engine.dispose()
+
+
+# --- shared -------------------------------------------------------------------------------------
+
+
+def _engine(parsed: URL, engine_kwargs: dict) -> sa.Engine:
+    try:
+        return sa.create_engine(parsed, **engine_kwargs)
+    except (ImportError, sa.exc.ArgumentError) as exc:
+        raise StorageError(f"cannot use storage URL {safe_url(parsed)}: {one_line(exc)}") from None
+
+
+def _connect_error(parsed: URL, exc: BaseException) -> StorageError:
+    detail = getattr(exc, "orig", None) or exc
+    return StorageError(f"cannot open storage {safe_url(parsed)}: {one_line(detail)}")
+
+
+def _require_optuna_tables(parsed: URL, engine_kwargs: dict, where: str) -> None:
+    """Read-only opening must not create tables: say plainly when there are none."""
+    engine = _engine(parsed, {**engine_kwargs, "poolclass": sa.pool.NullPool})
+    try:
+        with engine.connect() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+    except sa.exc.SQLAlchemyError as exc:
+        raise _connect_error(parsed, exc) from None
+    finally:
+        engine.dispose()
+    if "studies" not in names or "version_info" not in names:
+        raise EmptyStorageError(f"{where} holds no Optuna tables: nothing recorded yet, or a wrong database")
+
+
+def _construct(parsed: URL, *, engine_kwargs: dict, read_only: bool) -> optuna.storages.RDBStorage:
+    url = parsed.render_as_string(hide_password=False)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=read_only)
+    except RuntimeError as exc:  # Optuna's schema-compatibility message
+        if "compatible" in str(exc):
+            raise StorageError(f"{safe_url(parsed)}: {one_line(exc)}") from None
+        raise
+    except optuna.exceptions.StorageInternalError as exc:
+        raise _connect_error(parsed, exc.__cause__ or exc) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise _connect_error(parsed, exc) from None
+    except ImportError as exc:
+        raise StorageError(f"cannot use storage URL {safe_url(parsed)}: {one_line(exc)}") from None
+
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "ReadOnlyStorageError",
+    "check_writable",
+    "default_url",
+    "is_read_only",
+    "open_storage",
+    "safe_url",
+    "storage_label",
+]

@@ -1,0 +1,200 @@
+"""`basin best` and `basin export` end to end, on a small sweep written through the real write API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+
+import optuna
+import pandas as pd
+import pytest
+
+from storage import open_storage
+from storage.testing import PG_TEST_URL, pg_unreachable_reason, scratch_schema, write_panel
+from study.cli import main
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SWEEP = "cli"
+ALPHAS = [1e-3, 2e-3, 4e-3]
+LAMBDAS = [0.025, 0.05, 0.1]
+
+
+def _write(url: str) -> None:
+    rdb = open_storage(url)
+    diag = lambda a, w, b, s: (0.05 + 0.02 * math.log2(a * w / (2e-3 * 0.05)) ** 2  # noqa: E731
+                               + 0.001 * math.log2(a / 2e-3) ** 2)
+    flat = lambda a, w, b, s: 0.04 + 0.02 * math.log2(w / 0.05) ** 2 + 0.001 * math.log2(a / 2e-3) ** 2  # noqa: E731
+    write_panel(rdb, sweep=SWEEP, optimizer="sgd", schedule="cosine", lrs=ALPHAS, wd_norms=LAMBDAS, budgets=[1],
+                seeds=[0], error=diag, diverged=lambda a, w, b, s: a == 4e-3 and w == 0.1)
+    write_panel(rdb, sweep=SWEEP, optimizer="sgdw", schedule="cosine", lrs=ALPHAS, wd_norms=LAMBDAS, budgets=[1],
+                seeds=[0], error=flat, fail=lambda a, w, b, s: a == 1e-3 and w == 0.1)
+    write_panel(rdb, sweep=SWEEP, optimizer="adamw", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
+                seeds=[0], error=lambda a, w, b, s: 0.085 / b ** 0.25)
+    write_panel(rdb, sweep=SWEEP, optimizer="adam", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
+                seeds=[0], error=lambda a, w, b, s: 0.1 / b ** 0.25)
+    rdb.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def url(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "basin.db"
+    _write(f"sqlite:///{path}")
+    return f"sqlite:///{path}"
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_best_json_lists_the_optima(url, capsys):
+    code, out, err = run(capsys, "best", "--storage", url, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert isinstance(rows, list) and len(rows) == 1 + 1 + 2 + 2  # sgd, sgdw, adamw ×2 T, adam ×2 T
+    for row in rows:
+        assert {"sweep", "optimizer", "schedule", "budget", "lr", "wd_norm", "wd", "test_error", "test_error_std",
+                "n_seeds", "n_complete", "n_failed", "n_diverged"} <= set(row)
+    sgd = next(r for r in rows if r["optimizer"] == "sgd")
+    assert (sgd["lr"], sgd["wd_norm"], sgd["n_diverged"]) == (2e-3, 0.05, 1)
+    assert sgd["test_error"] == pytest.approx(0.05) and sgd["test_error_std"] is None  # one seed: null, not NaN
+    sgdw = next(r for r in rows if r["optimizer"] == "sgdw")
+    assert (sgdw["n_complete"], sgdw["n_failed"]) == (8, 1)
+
+
+def test_best_csv_parses_and_filters(url, capsys):
+    code, out, _ = run(capsys, "best", "--storage", url, "--sweep", SWEEP, "--optimizer", "sgd,sgdw", "--csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert sorted(r["optimizer"] for r in rows) == ["sgd", "sgdw"]
+    assert float(rows[0]["test_error"]) > 0
+
+
+def test_best_table_with_notes_and_headline(url, capsys):
+    code, out, _ = run(capsys, "best", "--storage", url)
+    assert code == 0
+    assert "optimizer" in out and "test err %" in out and "5.00" in out
+    assert "adamw vs adam" in out and "15.0% lower" in out
+    assert "sgdw vs sgd" in out
+    assert "grid must grow" in out or "single α value" in out  # adam/adamw: one cell per panel
+
+
+def test_headline_json(url, capsys):
+    code, out, _ = run(capsys, "best", "--storage", url, "--headline", "--json")
+    rows = json.loads(out)
+    assert code == 0 and {(r["decoupled"], r["budget"]) for r in rows} == {("adamw", 1), ("adamw", 4), ("sgdw", 1)}
+    assert all(r["improvement"] == pytest.approx(0.15) for r in rows if r["decoupled"] == "adamw")
+
+
+def test_by_budget(url, capsys):
+    code, out, _ = run(capsys, "best", "--storage", url, "--by", "budget", "--optimizer", "adamw")
+    assert code == 0 and "λ* ∝ T^-0.50" in out and "λ_norm* ∝ T^0.00" in out
+    code, out, _ = run(capsys, "best", "--storage", url, "--by", "budget", "--json")
+    rows = json.loads(out)
+    adamw = [r for r in rows if r["optimizer"] == "adamw"]
+    assert [r["budget"] for r in adamw] == [1, 4] and adamw[0]["wd_slope"] == pytest.approx(-0.5)
+
+
+def test_coupling_text_and_json(url, capsys):
+    code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--boot", "50", "--tol", "0.01")
+    assert code == 0
+    assert f"{SWEEP}/sgd/cosine T=1: coupled" in out and f"{SWEEP}/sgdw/cosine T=1: decoupled" in out
+    assert "argmin slope" in out and "edge slope" in out and "only 1 α value(s)" in out
+    code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--json")
+    panels = {(p["optimizer"], p["budget"]): p for p in json.loads(out)}
+    assert panels[("sgd", 1)]["slope"] == pytest.approx(-1.0) and panels[("sgdw", 1)]["slope"] == pytest.approx(0.0)
+    assert panels[("adam", 4)]["verdict"] == "too few points" and panels[("adam", 4)]["slope"] is None
+    assert panels[("sgd", 1)]["tol"] == 0.02
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--sweep", "nope"], "unknown sweep 'nope'; sweeps here: cli"),
+        (["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
+        (["--tol", "0.1"], "--tol and --boot apply to --coupling only"),
+        (["--coupling", "--tol", "-1"], "argument --tol: expected a number ≥ 0"),
+        (["--json", "--csv"], "not allowed with argument"),
+        (["--by", "seed"], "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(url, capsys, argv, needle):
+    try:
+        code = main(["best", "--storage", url, *argv])
+    except SystemExit as exc:  # argparse's own checks exit from inside parse_args
+        code = exc.code
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert needle in err and err.count("\n") == 1 and out == ""
+
+
+def test_missing_and_empty_storage(tmp_path, capsys):
+    code, _, err = run(capsys, "best", "--storage", f"sqlite:///{tmp_path / 'none.db'}")
+    assert code == 1 and "no database at" in err and err.count("\n") == 1
+    assert not (tmp_path / "none.db").exists()
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    open_storage(empty).engine.dispose()
+    code, _, err = run(capsys, "best", "--storage", empty, "--json")
+    assert code == 1 and "no Basin sweep recorded" in err
+    code, _, err = run(capsys, "best", "--storage", "postgresql+psycopg://postgres@127.0.0.1:1/x?connect_timeout=2")
+    assert code == 2 and "cannot open storage" in err and err.count("\n") == 1
+
+
+def test_default_storage_from_environment(url, capsys, monkeypatch):
+    monkeypatch.setenv("BASIN_STORAGE", url)
+    code, out, _ = run(capsys, "best", "--json", "--schedule", "cosine")
+    assert code == 0 and len(json.loads(out)) == 6
+
+
+def test_export_csv_and_parquet(url, tmp_path, capsys):
+    out_csv = tmp_path / "trials.csv"
+    code, out, err = run(capsys, "export", "--storage", url, "--sweep", SWEEP, "--format", "csv", "--out", str(out_csv))
+    assert code == 0, err and str(out_csv) in out
+    frame = pd.read_csv(out_csv)
+    assert len(frame) == 9 + 9 + 2 + 2
+    assert json.loads(frame.loc[frame["state"] == "COMPLETE", "train_loss"].iloc[0])
+    out_pq = tmp_path / "trials.parquet"
+    code, _, _ = run(capsys, "export", "--storage", url, "--out", str(out_pq))  # format from the suffix
+    assert code == 0 and len(pd.read_parquet(out_pq)) == 22
+
+
+def test_export_bad_input_writes_nothing(url, tmp_path, capsys):
+    target = tmp_path / "x.parquet"
+    code, _, err = run(capsys, "export", "--storage", url, "--format", "csv", "--out", str(target))
+    assert code == 2 and "make them agree" in err
+    code, _, err = run(capsys, "export", "--storage", url, "--out", str(tmp_path / "no" / "x.csv"))
+    assert code == 2 and "does not exist" in err
+    code, _, err = run(capsys, "export", "--storage", url, "--sweep", "nope", "--out", str(tmp_path / "y.csv"))
+    assert code == 2 and "unknown sweep" in err
+    code, _, err = run(capsys, "export", "--storage", url, "--out", str(tmp_path / "z.txt"))
+    assert code == 2 and "--format csv|parquet" in err
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(SystemExit) as info:
+        main(["export", "--storage", url])
+    assert info.value.code == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_best_json_on_postgresql(capsys):
+    reason = pg_unreachable_reason(PG_TEST_URL)
+    if reason:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
+        pytest.skip(reason)
+    with scratch_schema(PG_TEST_URL) as pg_url:
+        rdb = open_storage(pg_url)
+        write_panel(rdb, sweep=SWEEP, optimizer="adamw", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
+                    seeds=[0], error=lambda a, w, b, s: 0.085 / b ** 0.25)
+        write_panel(rdb, sweep=SWEEP, optimizer="adam", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
+                    seeds=[0], error=lambda a, w, b, s: 0.1 / b ** 0.25)
+        rdb.engine.dispose()
+        code, out, err = run(capsys, "best", "--storage", pg_url, "--json")
+        assert code == 0, err
+        assert len(json.loads(out)) == 4
+        code, out, _ = run(capsys, "best", "--storage", pg_url, "--headline", "--json")
+        assert all(r["improvement"] == pytest.approx(0.15) for r in json.loads(out))
