@@ -65,7 +65,7 @@ def run_point(config: dict) -> None:
     node_id = ray.get_runtime_context().get_node_id()
     try:
         for result in train(RunConfig(**config["run"])):
-            tune.report({**result.to_json(), "node_id": node_id, "failed": False})
+            tune.report({**result.to_json(), "node_id": node_id, "worker_pid": os.getpid(), "failed": False})
     except Exception as exc:  # recorded as FAIL by the driver, not retried
         tune.report({"failed": True, "error": f"{type(exc).__name__}: {exc}", "node_id": node_id})
 
@@ -106,6 +106,7 @@ class Recorder:
                 "test_error": curve("test_error"), "test_loss": curve("test_loss"), "eta": curve("eta"),
                 "wd_per_epoch": curve("wd"), "diverged": diverged, "wd": epochs[0]["wd"],
                 "seconds": last["seconds"], "node": last.get("node", ""), "node_id": last.get("node_id", ""),
+                "worker_pid": last.get("worker_pid", 0),
                 "device": last.get("device", ""), "code_version": self.version,
                 "restart_epochs": ends, "recommended_epoch": recommended,
                 "optimizer": point.optimizer, "schedule": point.schedule,
