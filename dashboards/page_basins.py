@@ -1,0 +1,125 @@
+"""Basins — the paper's Figure 2: one heatmap per optimizer over (α, λ_norm), shared colour scale.
+
+Default: SGD, SGDW, Adam, AdamW of the first sweep, cosine annealing, the longest budget, in a
+2×2 grid (L2 on the left, decoupled on the right). Another sweep can be shown beside the first
+(one column per sweep), and any optimizer of the sweep can be chosen — AdamW next to the
+lr-coupled ``adamw-torch``, say. Each panel carries storage.coupling's fitted slope of
+λ_norm*(α): ≈ −1 on a diagonal (coupled) basin, ≈ 0 on an axis-aligned (decoupled) one.
+"""
+
+from __future__ import annotations
+
+from dash import dcc, html
+
+from dashboards import components as C
+from dashboards import pagekit
+from dashboards.figures import COLOR_MODES, ColorSpec, heatmaps, panel_title
+from dashboards.selection import encode, flag, integer, many, one, pick, pick_budget, pick_many
+from dashboards.summaries import panel_notes, panel_rows
+from dashboards.text import esc, optimizer_label, schedule_label
+
+NAME = "basins"
+PATH = "/basins"
+TITLE = "Basins"
+INTRO = ("Figure 2: mean final test error over seeds for every (α, λ_norm) of each optimizer. Top-10 settings "
+         "circled, the best starred, diverged cells crossed; the dashed line is the fitted λ_norm*(α) — "
+         "a diagonal (slope ≈ −1) means α and λ are coupled, a flat line (≈ 0) that they are decoupled.")
+FIGURES = ("heatmaps",)
+HEIGHTS = {"heatmaps": 820}
+DYNAMIC = ("sweep", "vs", "schedule", "budget", "opt")
+STATIC = ("color", "log")
+
+PRESETS = (
+    ("Figure 2: SGD, SGDW, Adam, AdamW", ("sgd", "sgdw", "adam", "adamw")),
+    ("AdamW vs adamw-torch (lr-coupled)", ("adamw", "adamw-torch")),
+    ("Adam vs AdamW", ("adam", "adamw")),
+)
+
+
+def resolve(index: dict, q: dict) -> dict:
+    sweep = pick(list(index), one(q, "sweep"))
+    info = index[sweep]
+    schedule = pick(list(info.schedules), one(q, "schedule"), "cosine")
+    available = info.optimizers_for(schedule)
+    opts = pick_many(available, many(q, "opt"))
+    vs = one(q, "vs")
+    vs = vs if vs in index and vs != sweep else None
+    budgets = info.budgets_for([schedule], opts)
+    if vs is not None:
+        budgets = sorted(set(budgets) | set(index[vs].budgets_for([schedule], opts)))
+    return {
+        "sweep": sweep, "vs": vs, "schedule": schedule, "budget": pick_budget(budgets, integer(q, "budget"), info.default_budget([schedule], opts)),
+        "opt": opts, "color": pick(list(COLOR_MODES), one(q, "color")), "log": ["1"] if flag(q, "log") else [],
+    }
+
+
+def options(index: dict, sel: dict) -> dict:
+    info = index[sel["sweep"]]
+    budgets = info.budgets_for([sel["schedule"]], sel["opt"])
+    if sel["vs"] is not None:
+        budgets = sorted(set(budgets) | set(index[sel["vs"]].budgets_for([sel["schedule"]], sel["opt"])))
+    return {
+        "sweep": C.options(list(index)),
+        "vs": C.options([s for s in index if s != sel["sweep"]]),
+        "schedule": [{"label": schedule_label(s), "value": s} for s in info.schedules],
+        "budget": [{"label": f"T = {b} epochs", "value": b} for b in budgets],
+        "opt": [{"label": optimizer_label(o), "value": o} for o in info.optimizers_for(sel["schedule"])],
+    }
+
+
+def params(sel: dict) -> dict:
+    return {k: sel[k] for k in ("sweep", "vs", "schedule", "budget", "opt", "color", "log")}
+
+
+def controls(index: dict, sel: dict, opts: dict) -> list:
+    presets = [dcc.Link(label, href=PATH + encode({**params(sel), "opt": list(names)}), className="preset")
+               for label, names in PRESETS if all(n in index[sel["sweep"]].optimizers for n in names)]
+    return [
+        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        C.field("beside it (optional)", C.dropdown(f"{NAME}-vs", opts["vs"], sel["vs"], clearable=True,
+                                                   placeholder="another sweep")),
+        C.field("schedule", C.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
+        C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
+        C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
+        C.field("colour scale", dcc.RadioItems(
+            id=f"{NAME}-color", options=[{"label": v, "value": k} for k, v in COLOR_MODES.items()],
+            value=sel["color"], inline=True, className="radio")),
+        C.field("", dcc.Checklist(id=f"{NAME}-log", options=[{"label": "log colour scale", "value": "1"}],
+                                  value=sel["log"], className="radio")),
+        C.field("presets", html.Div(presets, className="presets")) if presets else None,
+    ]
+
+
+def arrange(panels: list, n_sweeps: int) -> list[list]:
+    """Rows of panels: one column per sweep when comparing; else 2×2 for four (Figure 2), one row for ≤ 3."""
+    if n_sweeps > 1:
+        per = len(panels) // n_sweeps
+        return [[panels[s * per + i] for s in range(n_sweeps)] for i in range(per)]
+    n = len(panels)
+    cols = n if n <= 3 else 2 if n == 4 else 3
+    return [panels[i:i + cols] for i in range(0, n, cols)]
+
+
+def build(source, sel: dict) -> pagekit.View:
+    sweeps = [sel["sweep"]] + ([sel["vs"]] if sel["vs"] else [])
+    panels = []
+    for s in sweeps:
+        panels.extend(source.panels(s, sel["schedule"], sel["budget"], sel["opt"]).values())
+    spec = ColorSpec(mode=sel["color"], log=bool(sel["log"]))
+    compare = len(sweeps) > 1
+    title = (" vs ".join(f"<b>{esc(s)}</b>" for s in sweeps)
+             + f" · {esc(schedule_label(sel['schedule']))} · T = {sel['budget']} epochs")
+    info = source.index().get(sel["sweep"])
+    if info is not None and info.dataset:
+        title += f" · {esc(info.dataset)} / {esc(info.model)}"
+    fig = heatmaps(arrange(panels, len(sweeps)), color=spec, title=title,
+                   label=lambda p: panel_title(p, sweep=compare),
+                   uirevision=f"{'|'.join(sweeps)}|{sel['schedule']}|{sel['budget']}")
+    header, rows = panel_rows(panels, with_sweep=compare)
+    return pagekit.View(
+        figures={"heatmaps": fig},
+        filenames={"heatmaps": pagekit.slug("basins", *sweeps, sel["schedule"], f"T{sel['budget']}")},
+        notes=panel_notes(panels, with_sweep=compare),
+        tables=[("Best cell and coupling of each panel", header, rows)],
+    )
+

@@ -1,0 +1,105 @@
+"""Budgets — the paper's SuppFigure 3: how the optimal weight decay moves with the budget T.
+
+Top: λ_norm* and raw λ* against T (Appendix B.1 predicts λ_norm* constant and λ* ∝ 1/√T).
+Below: the heatmaps of each optimizer (rows) at each budget (columns), with λ_norm or raw λ on
+the y axis — in raw λ the basin slides down as T grows, in λ_norm it stays put.
+"""
+
+from __future__ import annotations
+
+from dash import dcc
+
+import storage
+from dashboards import components as C
+from dashboards import pagekit
+from dashboards.figures import COLOR_MODES, ColorSpec, budget_lines, heatmaps, panel_title
+from dashboards.selection import flag, many, one, pick, pick_many
+from dashboards.summaries import budget_rows, panel_notes, panels_best_frame
+from dashboards.text import esc, optimizer_label, schedule_label, signed
+
+NAME = "budgets"
+PATH = "/budgets"
+TITLE = "Budgets"
+INTRO = ("SuppFigure 3: the optimal normalised decay λ_norm* and raw decay λ* against the budget T, and the basin "
+         "at each budget. With λ = λ_norm·√(b/(B·T)) the best λ_norm should not move with T while the best raw λ "
+         "shrinks like 1/√T.")
+FIGURES = ("lines", "heatmaps")
+HEIGHTS = {"lines": 480, "heatmaps": 700}
+DYNAMIC = ("sweep", "schedule", "opt")
+STATIC = ("y", "color", "log")
+MAX_BUDGETS = 8
+Y_AXES = {"wd_norm": "λ_norm on the y axis", "wd": "raw λ on the y axis"}
+
+
+def resolve(index: dict, q: dict) -> dict:
+    sweep = pick(list(index), one(q, "sweep"))
+    info = index[sweep]
+    schedule = pick(list(info.schedules), one(q, "schedule"), "cosine")
+    opts = pick_many(info.optimizers_for(schedule), many(q, "opt"))
+    return {"sweep": sweep, "schedule": schedule, "opt": opts, "y": pick(list(Y_AXES), one(q, "y")),
+            "color": pick(list(COLOR_MODES), one(q, "color")), "log": ["1"] if flag(q, "log") else []}
+
+
+def options(index: dict, sel: dict) -> dict:
+    info = index[sel["sweep"]]
+    return {
+        "sweep": C.options(list(index)),
+        "schedule": [{"label": schedule_label(s), "value": s} for s in info.schedules],
+        "opt": [{"label": optimizer_label(o), "value": o} for o in info.optimizers_for(sel["schedule"])],
+    }
+
+
+def params(sel: dict) -> dict:
+    return {k: sel[k] for k in ("sweep", "schedule", "opt", "y", "color", "log")}
+
+
+def controls(index: dict, sel: dict, opts: dict) -> list:
+    return [
+        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        C.field("schedule", C.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
+        C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
+        C.field("heatmaps", dcc.RadioItems(id=f"{NAME}-y", options=[{"label": v, "value": k} for k, v in Y_AXES.items()],
+                                           value=sel["y"], inline=True, className="radio")),
+        C.field("colour scale", dcc.RadioItems(
+            id=f"{NAME}-color", options=[{"label": v, "value": k} for k, v in COLOR_MODES.items()],
+            value=sel["color"], inline=True, className="radio")),
+        C.field("", dcc.Checklist(id=f"{NAME}-log", options=[{"label": "log colour scale", "value": "1"}],
+                                  value=sel["log"], className="radio")),
+    ]
+
+
+def build(source, sel: dict) -> pagekit.View:
+    info = source.sweep(sel["sweep"])
+    schedule, opts = sel["schedule"], sel["opt"]
+    budgets = info.budgets_for([schedule], opts)
+    notes = []
+    if len(budgets) > MAX_BUDGETS:
+        notes.append(f"{len(budgets)} budgets: the heatmaps show the {MAX_BUDGETS} longest; the lines show all")
+    by_budget = {b: source.panels(sel["sweep"], schedule, b, opts) for b in budgets}
+    shown = budgets[-MAX_BUDGETS:]
+    rows = [[by_budget[b][o] for b in shown] for o in opts]
+    panels = [by_budget[b][o] for b in budgets for o in opts]
+    table = storage.analysis.budget_scaling(panels_best_frame(panels))
+    head = f"<b>{esc(sel['sweep'])}</b> · {esc(schedule_label(schedule))}"
+    lines = budget_lines(table, title=head, uirevision=f"{sel['sweep']}|{schedule}")
+    maps = heatmaps(rows, color=ColorSpec(mode=sel["color"], log=bool(sel["log"])), y=sel["y"],
+                    title=head + " · rows: optimizers, columns: budgets",
+                    label=lambda p: panel_title(p, budget=True), row_height=300,
+                    uirevision=f"{sel['sweep']}|{schedule}|{sel['y']}")
+    for opt, g in table.groupby("optimizer", sort=False):
+        first = g.iloc[0]
+        if first["n_budgets"] < 2:
+            notes.append(f"{optimizer_label(opt)}: one budget only — add budgets to the spec to see a trend")
+        else:
+            notes.append(f"{optimizer_label(opt)}: raw λ* ∝ T^{signed(first['wd_slope'])} (Appendix B.1: −0.50), "
+                         f"λ_norm* ∝ T^{signed(first['wd_norm_slope'])} (Appendix B.1: 0) over "
+                         f"{int(first['n_budgets'])} budgets")
+    notes += panel_notes(panels)
+    header, trows = budget_rows(table)
+    return pagekit.View(
+        figures={"lines": lines, "heatmaps": maps},
+        filenames={"lines": pagekit.slug("budgets-lambda", sel["sweep"], schedule),
+                   "heatmaps": pagekit.slug("budgets-heatmaps", sel["sweep"], schedule, sel["y"])},
+        notes=notes,
+        tables=[("Optimal setting per budget", header, trows)],
+    )

@@ -1,0 +1,121 @@
+"""Text shown in figures and pages: 2^k labels, percentages, optimizer names, escaping.
+
+Plotly renders titles, hover text, legend names and annotations through its own small HTML
+parser (``<b>``, ``<br>``, ``<a href>`` …), so every recorded name (sweep, study, optimizer,
+schedule — free text typed into a spec) goes through :func:`esc` before it reaches a figure:
+``<script>`` in a sweep name is then shown as the text ``<script>``. Dash components render
+strings as text already; the offline report escapes with :func:`html.escape` itself.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Iterable, Sequence
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+#: The paper's optimizers first, in Figure 2's reading order (SGD, SGDW / Adam, AdamW).
+OPTIMIZER_ORDER = ("sgd", "sgdw", "adam", "adamw", "adamw-torch")
+#: Figure 1's schedule order, then warm restarts.
+SCHEDULE_ORDER = ("fixed", "step-drop", "cosine", "warm-restarts")
+PAPER_FOUR = ("sgd", "sgdw", "adam", "adamw")
+
+_OPTIMIZER_LABELS = {
+    "sgd": "SGD (L2)",
+    "sgdw": "SGDW",
+    "adam": "Adam (L2)",
+    "adamw": "AdamW",
+    "adamw-torch": "AdamW (torch, lr-coupled)",
+}
+_RESTART_LABELS = {"sgdw": "SGDWR", "adamw": "AdamWR", "sgd": "SGDR (L2)", "adam": "AdamR (L2)"}
+_SCHEDULE_LABELS = {"fixed": "fixed", "step-drop": "step-drop", "cosine": "cosine annealing",
+                    "warm-restarts": "warm restarts"}
+
+
+def esc(text: object) -> str:
+    """``text`` safe for Plotly's text renderer: ``&``, ``<`` and ``>`` become entities."""
+    return html.escape(str(text), quote=False)
+
+
+def ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
+    """``names`` with those in ``order`` first (in that order), the rest sorted after them."""
+    names = list(dict.fromkeys(names))
+    known = [n for n in order if n in names]
+    return known + sorted(n for n in names if n not in order)
+
+
+def optimizer_label(name: str, *, restarts: bool = False) -> str:
+    """Display name of an optimizer (plain text, unescaped): ``adamw`` → ``AdamW``."""
+    if restarts and name in _RESTART_LABELS:
+        return _RESTART_LABELS[name]
+    return _OPTIMIZER_LABELS.get(name, name)
+
+
+def schedule_label(name: str) -> str:
+    return _SCHEDULE_LABELS.get(name, name)
+
+
+def log2_exponent(value: float) -> int | None:
+    """k when ``value`` is 2^k (to 1e-9 in the exponent), else None."""
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        return None
+    k = math.log2(value)
+    return int(round(k)) if abs(k - round(k)) < 1e-9 else None
+
+
+def power(k: int, *, rich: bool = True) -> str:
+    """2^k as ``2<sup>k</sup>`` (Plotly) or ``2ᵏ`` (plain text)."""
+    return f"2<sup>{k}</sup>" if rich else "2" + str(k).translate(_SUPERSCRIPT)
+
+
+def num(value: float | None, digits: int = 3) -> str:
+    """A number in ``digits`` significant digits; "–" for None/NaN."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{float(value):.{digits}g}"
+
+
+def value_label(value: float, *, rich: bool = True) -> str:
+    """A grid value: 2^k when it is a power of two, else 3 significant digits."""
+    k = log2_exponent(value)
+    return power(k, rich=rich) if k is not None else num(value)
+
+
+def _exact_at_4(value: float) -> bool:
+    return math.isclose(float(f"{value:.4g}"), value, rel_tol=1e-9)
+
+
+def axis_labels(values: Sequence[float], *, rich: bool = True) -> list[str]:
+    """Tick labels of a log₂ grid axis.
+
+    Powers of two read 2^k (the paper's axes); other values print as numbers when four
+    significant digits show them exactly (0.003125, 0.05); otherwise, when the grid is c·2^k
+    for one c (e.g. 0.1·2^k), as c·2^k with c the grid's shortest value.
+    """
+    values = [float(v) for v in values]
+    if not values:
+        return []
+    if all(log2_exponent(v) is not None for v in values):
+        return [power(log2_exponent(v), rich=rich) for v in values]
+    if all(_exact_at_4(v) for v in values):
+        return [num(v, 4) for v in values]
+    base = min(values, key=lambda v: (len(f"{v:.12g}"), v))
+    ratios = [log2_exponent(v / base) for v in values]
+    if all(r is not None for r in ratios):
+        return [num(base) if r == 0 else f"{num(base)}·{power(r, rich=rich)}" for r in ratios]
+    return [num(v) for v in values]
+
+
+def pct(value: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage: 0.1234 → "12.34%"; "–" for None/NaN."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{100 * float(value):.{digits}f}%"
+
+
+def signed(value: float | None, digits: int = 2) -> str:
+    """A slope with a proper minus sign: −0.95."""
+    if value is None or not math.isfinite(float(value)):
+        return "–"
+    return f"{float(value):.{digits}f}".replace("-", "−")
