@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import types
 
 EXIT_OK, EXIT_EMPTY, EXIT_USAGE = 0, 1, 2
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -41,7 +40,6 @@ def register(subparsers) -> None:
     dash.add_argument("--port", type=_port, default=8050, help="TCP port (default 8050; 0 picks a free one)")
     dash.add_argument("--verbose", action="store_true", help="log every HTTP request")
     dash.set_defaults(func=run_dashboard)
-    _one_line_errors(dash)
 
     report = subparsers.add_parser(
         "report",
@@ -53,7 +51,6 @@ def register(subparsers) -> None:
     report.add_argument("--sweep", metavar="NAME", default=None, help="only this sweep (default: every sweep)")
     report.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (replaced atomically)")
     report.set_defaults(func=run_report)
-    _one_line_errors(report)
 
 
 def _storage_arg(parser: argparse.ArgumentParser) -> None:
@@ -69,15 +66,6 @@ def _port(text: str) -> int:
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 0–65535, got {text!r}")
     return value
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """argparse prints the whole usage on a bad option; Basin prints one line and exits 2."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-    parser.error = types.MethodType(error, parser)
 
 
 def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:

@@ -27,7 +27,18 @@ def build_parser() -> argparse.ArgumentParser:
         importlib.import_module(f"study.commands.{info.name}").register(subparsers)
     for ep in sorted(entry_points(group="basin.commands"), key=lambda e: e.name):
         ep.load().register(subparsers)
+    for sub in subparsers.choices.values():
+        _one_line_errors(sub)
     return parser
+
+
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """argparse prints the whole usage on a bad option; every basin command prints one line, exit 2."""
+
+    def error(message: str):
+        parser.exit(2, f"{parser.prog}: error: {message} (see {parser.prog} --help)\n")
+
+    parser.error = error
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,7 +20,6 @@ import json
 import math
 import os
 import sys
-import types
 from collections.abc import Sequence
 
 import pandas as pd
@@ -50,7 +49,6 @@ def register(subparsers) -> None:
     best.add_argument("--boot", type=_non_negative_int, default=None, metavar="N",
                       help="--coupling: bootstrap draws for the slope interval (default 1000; 0 = none)")
     best.set_defaults(func=run_best)
-    _one_line_errors(best)
 
     export = subparsers.add_parser(
         "export", help="write every trial (per-epoch lists included) to CSV or Parquet",
@@ -62,7 +60,6 @@ def register(subparsers) -> None:
                         help="file format (default: from the --out suffix)")
     export.add_argument("--out", required=True, metavar="PATH", help="output file")
     export.set_defaults(func=run_export)
-    _one_line_errors(export)
 
 
 def _storage_args(parser: argparse.ArgumentParser) -> None:
@@ -89,15 +86,6 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
     return value
-
-
-def _one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """argparse prints the whole usage on a bad option; Basin prints one line and exits 2."""
-
-    def error(self, message: str):
-        self.exit(EXIT_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
-
-    parser.error = types.MethodType(error, parser)
 
 
 def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
