@@ -29,8 +29,6 @@ import storage
 
 log = logging.getLogger(__name__)
 
-GRID_COLUMNS = ["lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
-                "diverged_any", "diverged_all", "missing", "rank", "top10", "best"]
 
 
 @dataclass(frozen=True)
@@ -116,20 +114,8 @@ def read_panels(
 def _grid(trials: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
     """``basin_grid``'s frame: the full α × λ_norm product of the panel, cells merged in."""
     analysis = storage.analysis
-    lrs = pd.DataFrame({"lr": trials["lr"].to_numpy(float)}).assign(_lr=lambda d: analysis.grid_key(d["lr"]))
-    wds = pd.DataFrame({"wd_norm": trials["wd_norm"].to_numpy(float)}).assign(
-        _wd=lambda d: analysis.grid_key(d["wd_norm"]))
-    grid = lrs.drop_duplicates("_lr").merge(wds.drop_duplicates("_wd"), how="cross")
-    keep = ["_lr", "_wd", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
-            "diverged_any", "diverged_all", "rank", "top10", "best"]
-    out = grid.merge(ranked[keep], on=["_lr", "_wd"], how="left")
-    out["missing"] = out["n_seeds"].isna()
-    for col in ("n_seeds", "n_failed", "n_diverged"):
-        out[col] = out[col].fillna(0).astype(int)
-    for col in ("diverged_any", "diverged_all", "top10", "best"):
-        out[col] = out[col].astype("boolean").fillna(False).astype(bool)
-    out["rank"] = out["rank"].astype("Int64")
-    return out[GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+    out = analysis.full_grid(trials["lr"], trials["wd_norm"], ranked)
+    return out[analysis.GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
 
 
 def _panel_fit():

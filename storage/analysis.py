@@ -247,3 +247,28 @@ def headline(best: pd.DataFrame) -> pd.DataFrame:
         "improvement", "decoupled_lr", "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm",
     ]
     return pd.DataFrame(rows, columns=cols)
+
+
+#: Columns of a heatmap grid (``basin_grid``), one row per (α, λ_norm) of the full product.
+GRID_COLUMNS = ["lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
+                "diverged_any", "diverged_all", "missing", "rank", "top10", "best"]
+
+
+def full_grid(lr_values, wd_norm_values, ranked: pd.DataFrame) -> pd.DataFrame:
+    """The full α × λ_norm product of a panel with its ranked cells merged in.
+
+    Cells with no trial are kept, marked ``missing`` (0 seeds, no error): a heatmap shows the hole.
+    """
+    lrs = pd.DataFrame({"lr": np.asarray(lr_values, float)}).assign(_lr=lambda d: grid_key(d["lr"]))
+    wds = pd.DataFrame({"wd_norm": np.asarray(wd_norm_values, float)}).assign(_wd=lambda d: grid_key(d["wd_norm"]))
+    grid = lrs.drop_duplicates("_lr").merge(wds.drop_duplicates("_wd"), how="cross")
+    keep = ["_lr", "_wd", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
+            "diverged_any", "diverged_all", "rank", "top10", "best"]
+    out = grid.merge(ranked[keep], on=["_lr", "_wd"], how="left")
+    out["missing"] = out["n_seeds"].isna()
+    for col in ("n_seeds", "n_failed", "n_diverged"):
+        out[col] = out[col].fillna(0).astype(int)
+    for col in ("diverged_any", "diverged_all", "top10", "best"):
+        out[col] = out[col].astype("boolean").fillna(False).astype(bool)
+    out["rank"] = out["rank"].astype("Int64")
+    return out

@@ -437,18 +437,7 @@ def basin_grid(storage: StorageLike, study_name: str, budget: int | None = None)
     frame = _trials_for(rdb, meta, attrs=("diverged", "wd"), budget=budget)
     eff = analysis.effective_trials(frame)
     cells = analysis.rank_cells(analysis.cell_stats(eff))
-    lrs = pd.DataFrame({"lr": axes["lr"]}).assign(_lr=lambda d: analysis.grid_key(d["lr"]))
-    wds = pd.DataFrame({"wd_norm": axes["wd_norm"]}).assign(_wd=lambda d: analysis.grid_key(d["wd_norm"]))
-    grid = lrs.drop_duplicates("_lr").merge(wds.drop_duplicates("_wd"), how="cross")
-    keep = ["_lr", "_wd", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
-            "diverged_any", "diverged_all", "rank", "top10", "best"]
-    out = grid.merge(cells[keep], on=["_lr", "_wd"], how="left")
-    out["missing"] = out["n_seeds"].isna()
-    for col in ("n_seeds", "n_failed", "n_diverged"):
-        out[col] = out[col].fillna(0).astype(int)
-    for col in ("diverged_any", "diverged_all", "top10", "best"):
-        out[col] = out[col].astype("boolean").fillna(False).astype(bool)
-    out["rank"] = out["rank"].astype("Int64")
+    out = analysis.full_grid(axes["lr"], axes["wd_norm"], cells)
     m = meta.iloc[0]
     winner = cells[cells["best"]]
     out.attrs.update(
@@ -456,9 +445,7 @@ def basin_grid(storage: StorageLike, study_name: str, budget: int | None = None)
         chance=1.0 - 1.0 / float(m["num_classes"]) if pd.notna(m["num_classes"]) else None,
         border=analysis.border_note(cells, winner.iloc[0]) if not winner.empty else "",
     )
-    cols = ["lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
-            "diverged_any", "diverged_all", "missing", "rank", "top10", "best"]
-    return out[cols].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+    return out[analysis.GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
 
 
 @_sql_errors
