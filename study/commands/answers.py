@@ -194,15 +194,23 @@ def _render(rows: list[list[str]], header: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _emit_best(table: pd.DataFrame, heads: pd.DataFrame, args) -> int:
+NO_TRIALS = "no COMPLETE trial yet in the selected studies"
+
+
+def _emit_machine(args, table: pd.DataFrame, records: list | None = None) -> bool:
+    """Print ``table`` for scripts when --json (``records`` if given) or --csv asks; True if printed."""
     if args.json:
-        _print_json(_records(table))
-        return EXIT_OK
-    if args.csv:
+        _print_json(_records(table) if records is None else records)
+    elif args.csv:
         _print_csv(table)
+    return bool(args.json or args.csv)
+
+
+def _emit_best(table: pd.DataFrame, heads: pd.DataFrame, args) -> int:
+    if _emit_machine(args, table):
         return EXIT_OK
     if table.empty:
-        print("no COMPLETE trial yet in the selected studies")
+        print(NO_TRIALS)
         return EXIT_OK
     header = ["sweep", "optimizer", "schedule", "T", "α", "λ_norm", "λ", "test err %", "± std", "seeds",
               "complete", "failed", "diverged"]
@@ -231,11 +239,9 @@ def _best_notes(r) -> list[str]:
 
 
 def _emit_headline(heads: pd.DataFrame, args) -> int:
-    if args.json:
-        _print_json(_records(heads))
-    elif args.csv:
-        _print_csv(heads)
-    elif heads.empty:
+    if _emit_machine(args, heads):
+        return EXIT_OK
+    if heads.empty:
         print("no headline: needs both members of a pair (adamw and adam, or sgdw and sgd) "
               "in the same sweep, schedule and budget")
     else:
@@ -253,14 +259,10 @@ def _print_headline_text(heads: pd.DataFrame) -> None:
 
 
 def _emit_by_budget(table: pd.DataFrame, args) -> int:
-    if args.json:
-        _print_json(_records(table))
-        return EXIT_OK
-    if args.csv:
-        _print_csv(table)
+    if _emit_machine(args, table):
         return EXIT_OK
     if table.empty:
-        print("no COMPLETE trial yet in the selected studies")
+        print(NO_TRIALS)
         return EXIT_OK
     first = True
     for (sweep, optimizer, schedule), group in table.groupby(["sweep", "optimizer", "schedule"], sort=True):
@@ -287,14 +289,11 @@ def _emit_by_budget(table: pd.DataFrame, args) -> int:
 def _emit_coupling(results, args) -> int:
     import storage
 
-    if args.json:
-        _print_json([{k: _plain(v) for k, v in c.to_dict().items()} for c in results])
-        return EXIT_OK
-    if args.csv:
-        _print_csv(storage.coupling_frame(results))
+    if _emit_machine(args, storage.coupling_frame(results),
+                     [{k: _plain(v) for k, v in c.to_dict().items()} for c in results]):
         return EXIT_OK
     if not results:
-        print("no COMPLETE trial yet in the selected studies")
+        print(NO_TRIALS)
         return EXIT_OK
     for i, c in enumerate(results):
         if i:
