@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboards.figures import empty_figure, graph_config
+from dashboards.figures import COLOR_MODES, empty_figure, graph_config
 
 
 def page(title: str, intro: str, controls: Sequence, body: Sequence, *, name: str) -> html.Div:
@@ -31,6 +31,17 @@ def page(title: str, intro: str, controls: Sequence, body: Sequence, *, name: st
 def field(label: str, control, *, wide: bool = False) -> html.Div:
     return html.Div([html.Label(label, className="field-label"), control],
                     className="field field-wide" if wide else "field")
+
+
+def colour_controls(name: str, sel: dict) -> list[html.Div]:
+    """The colour-scale radio (``{name}-color``) and the log checkbox (``{name}-log``) of a heatmap page."""
+    return [
+        field("colour scale", dcc.RadioItems(
+            id=f"{name}-color", options=[{"label": v, "value": k} for k, v in COLOR_MODES.items()],
+            value=sel["color"], inline=True, className="radio")),
+        field("", dcc.Checklist(id=f"{name}-log", options=[{"label": "log colour scale", "value": "1"}],
+                                value=sel["log"], className="radio")),
+    ]
 
 
 def options(values: Sequence, labels=None) -> list[dict]:

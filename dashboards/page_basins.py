@@ -81,11 +81,7 @@ def controls(index: dict, sel: dict, opts: dict) -> list:
         C.field("schedule", C.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
         C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
         C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
-        C.field("colour scale", dcc.RadioItems(
-            id=f"{NAME}-color", options=[{"label": v, "value": k} for k, v in COLOR_MODES.items()],
-            value=sel["color"], inline=True, className="radio")),
-        C.field("", dcc.Checklist(id=f"{NAME}-log", options=[{"label": "log colour scale", "value": "1"}],
-                                  value=sel["log"], className="radio")),
+        *C.colour_controls(NAME, sel),
         C.field("presets", html.Div(presets, className="presets")) if presets else None,
     ]
 

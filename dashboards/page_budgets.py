@@ -60,11 +60,7 @@ def controls(index: dict, sel: dict, opts: dict) -> list:
         C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
         C.field("heatmaps", dcc.RadioItems(id=f"{NAME}-y", options=[{"label": v, "value": k} for k, v in Y_AXES.items()],
                                            value=sel["y"], inline=True, className="radio")),
-        C.field("colour scale", dcc.RadioItems(
-            id=f"{NAME}-color", options=[{"label": v, "value": k} for k, v in COLOR_MODES.items()],
-            value=sel["color"], inline=True, className="radio")),
-        C.field("", dcc.Checklist(id=f"{NAME}-log", options=[{"label": "log colour scale", "value": "1"}],
-                                  value=sel["log"], className="radio")),
+        *C.colour_controls(NAME, sel),
     ]
 
 

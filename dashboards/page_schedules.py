@@ -7,8 +7,6 @@ scale over every panel, so schedules compare at a glance.
 
 from __future__ import annotations
 
-from dash import dcc
-
 from dashboards import components as C
 from dashboards import pagekit
 from dashboards.figures import COLOR_MODES, ColorSpec, heatmaps, panel_title
@@ -56,11 +54,7 @@ def controls(index: dict, sel: dict, opts: dict) -> list:
         C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
         C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
         C.field("optimizers (rows)", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
-        C.field("colour scale", dcc.RadioItems(
-            id=f"{NAME}-color", options=[{"label": v, "value": k} for k, v in COLOR_MODES.items()],
-            value=sel["color"], inline=True, className="radio")),
-        C.field("", dcc.Checklist(id=f"{NAME}-log", options=[{"label": "log colour scale", "value": "1"}],
-                                  value=sel["log"], className="radio")),
+        *C.colour_controls(NAME, sel),
     ]
 
 
