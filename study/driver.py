@@ -76,17 +76,16 @@ def _trial_name(trial) -> str:
             f"_T{p['budget']}_s{p['seed']}")
 
 
-def _distributions(spec: SweepSpec, optimizer: str) -> dict:
-    return grid_distributions(spec.lr_values(optimizer), spec.wd_norm_values(optimizer), spec.budgets, spec.seeds)
-
-
 class Recorder:
     """Turns a trial's per-epoch reports into one Optuna trial (COMPLETE or FAIL)."""
 
     def __init__(self, spec: SweepSpec, studies: dict, version: str):
-        self.spec = spec
         self.studies = studies  # (optimizer, schedule) -> optuna.Study
         self.version = version
+        self.distributions = {  # the Optuna distributions of each optimizer's grid, for every trial it records
+            name: grid_distributions(spec.lr_values(name), spec.wd_norm_values(name), spec.budgets, spec.seeds)
+            for name in spec.optimizers
+        }
 
     def complete(self, point: Point, epochs: list[dict]) -> bool:
         """Record a finished run; returns whether it diverged."""
@@ -99,7 +98,7 @@ class Recorder:
         value = next(r["test_error"] for r in epochs if r["epoch"] == recommended)
         curve = lambda key: [r.get(key) for r in epochs]  # noqa: E731
         record_trial(
-            study, point, _distributions(self.spec, point.optimizer), state="COMPLETE", value=value,
+            study, point, self.distributions[point.optimizer], state="COMPLETE", value=value,
             intermediate={r["epoch"]: r["test_error"] for r in epochs},
             user_attrs={
                 "train_loss": curve("train_loss"), "train_error": curve("train_error"),
@@ -117,7 +116,7 @@ class Recorder:
     def fail(self, point: Point, error: str, node: str = "") -> None:
         study = self.studies[(point.optimizer, point.schedule)]
         record_trial(
-            study, point, _distributions(self.spec, point.optimizer), state="FAIL", value=None,
+            study, point, self.distributions[point.optimizer], state="FAIL", value=None,
             intermediate={}, user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version,
                                          "optimizer": point.optimizer, "schedule": point.schedule},
         )
@@ -133,12 +132,11 @@ def _make_callback(recorder: Recorder, total: int, quiet: bool):
         def __init__(self):
             self.history: dict[str, dict[int, dict]] = {}
             self.errors: dict[str, tuple[str, str]] = {}
-            self.failed = self.diverged = self.done = 0
+            self.failed = self.diverged = 0
             self.bar = tqdm(total=total, unit="trial", file=sys.stderr, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True,
                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
 
         def _tick(self):
-            self.done += 1
             self.bar.set_postfix_str(f"failed {self.failed}, diverged {self.diverged}")
             self.bar.update(1)
 
@@ -298,7 +296,6 @@ def run_sweep(
                 run_config=tune.RunConfig(
                     name=f"basin-{spec.name}", storage_path=tmp, verbose=2 if verbose else 0,
                     callbacks=[callback], failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=None),
                 ),
             )
             tuner.fit()
