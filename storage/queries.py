@@ -254,8 +254,20 @@ def _values(raw: pd.DataFrame) -> pd.Series:
 # --- progress -----------------------------------------------------------------------------------
 
 
+class _Progress:
+    """Done = complete + failed (a failed point is finished until it is re-run); fraction of the grid."""
+
+    @property
+    def n_done(self) -> int:
+        return self.n_complete + self.n_failed
+
+    @property
+    def fraction(self) -> float:
+        return self.n_done / self.grid_size if self.grid_size else float("nan")
+
+
 @dataclass(frozen=True)
-class StudyProgress:
+class StudyProgress(_Progress):
     """Progress of one study: grid points done (latest trial per point) against ``grid_size``."""
 
     study: str
@@ -271,17 +283,9 @@ class StudyProgress:
     n_diverged: int
     n_trials: int  # trials in the study, every state and duplicate included
 
-    @property
-    def n_done(self) -> int:
-        return self.n_complete + self.n_failed
-
-    @property
-    def fraction(self) -> float:
-        return self.n_done / self.grid_size if self.grid_size else float("nan")
-
 
 @dataclass(frozen=True)
-class SweepProgress:
+class SweepProgress(_Progress):
     """A sweep, its studies and their summed progress."""
 
     sweep: str
@@ -290,14 +294,6 @@ class SweepProgress:
     n_complete: int
     n_failed: int
     n_diverged: int
-
-    @property
-    def n_done(self) -> int:
-        return self.n_complete + self.n_failed
-
-    @property
-    def fraction(self) -> float:
-        return self.n_done / self.grid_size if self.grid_size else float("nan")
 
 
 @_sql_errors
