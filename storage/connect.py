@@ -99,14 +99,15 @@ def open_storage(url: str | None = None, *, read_only: bool = False) -> optuna.s
             "or postgresql+psycopg://user@host:5432/db"
         ) from None
     backend = parsed.get_backend_name()
+    label = safe_url(parsed)  # what the user typed (password masked), never Basin's rewritten URL
     if backend == "sqlite":
-        storage = _open_sqlite(parsed, read_only)
+        storage = _open_sqlite(parsed, read_only, label)
     elif backend == "postgresql":
-        storage = _open_postgresql(parsed, read_only)
+        storage = _open_postgresql(parsed, read_only, label)
     else:  # e.g. MySQL: works through Optuna, read-only is enforced by Basin's API only.
-        storage = _construct(parsed, engine_kwargs={}, read_only=read_only)
+        storage = _construct(parsed, engine_kwargs={}, read_only=read_only, label=label)
     setattr(storage, _READ_ONLY_ATTR, read_only)
-    setattr(storage, _LABEL_ATTR, safe_url(parsed))
+    setattr(storage, _LABEL_ATTR, label)
     return storage
 
 
@@ -123,13 +124,24 @@ def _sqlite_path(parsed: URL) -> str | None:
     return str(Path(database).expanduser().resolve())
 
 
-def _open_sqlite(parsed: URL, read_only: bool) -> optuna.storages.RDBStorage:
+def _check_sqlite_path(path: str) -> None:
+    """A database path that can never hold a database: a folder, or a file in a missing folder."""
+    if os.path.isdir(path):
+        raise StorageError(f"{path} is a directory, not a database file; give a file path such as "
+                           f"sqlite:///{os.path.join(path, 'basin.db')}")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise StorageError(f"directory {parent} does not exist; create it or choose another database path")
+
+
+def _open_sqlite(parsed: URL, read_only: bool, label: str) -> optuna.storages.RDBStorage:
     path = _sqlite_path(parsed)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     if path is None:
         if read_only:
             raise StorageError("an in-memory SQLite database cannot be opened read-only; give a file URL")
-        return _construct(parsed, engine_kwargs={"connect_args": connect_args}, read_only=False)
+        return _construct(parsed, engine_kwargs={"connect_args": connect_args}, read_only=False, label=label)
+    _check_sqlite_path(path)
     if read_only:
         if not os.path.isfile(path):
             raise EmptyStorageError(
@@ -137,16 +149,13 @@ def _open_sqlite(parsed: URL, read_only: bool) -> optuna.storages.RDBStorage:
                 f"(pass --storage URL or set ${ENV_VAR})"
             )
         ro_url = URL.create("sqlite", database=f"file:{quote(path)}", query={"mode": "ro", "uri": "true"})
-        _require_optuna_tables(ro_url, {"connect_args": connect_args}, path)
-        storage = _construct(ro_url, engine_kwargs={"connect_args": connect_args}, read_only=True)
+        _require_optuna_tables(ro_url, {"connect_args": connect_args}, label)
+        storage = _construct(ro_url, engine_kwargs={"connect_args": connect_args}, read_only=True, label=label)
         sa.event.listen(storage.engine, "connect", _sqlite_read_only_pragmas)
     else:
-        parent = os.path.dirname(path)
-        if not os.path.isdir(parent):
-            raise StorageError(f"directory {parent} does not exist; create it or choose another database path")
         with _file_lock(path):
             _set_wal(path)
-            storage = _construct(parsed, engine_kwargs={"connect_args": connect_args}, read_only=False)
+            storage = _construct(parsed, engine_kwargs={"connect_args": connect_args}, read_only=False, label=label)
         sa.event.listen(storage.engine, "connect", _sqlite_writer_pragmas)
         sa.event.listen(storage.engine, "begin", _sqlite_begin_immediate)
     storage.engine.dispose()  # connections made during construction lack the listeners above
@@ -205,23 +214,23 @@ def _sqlite_read_only_pragmas(dbapi_connection, _record) -> None:
 # --- PostgreSQL ---------------------------------------------------------------------------------
 
 
-def _open_postgresql(parsed: URL, read_only: bool) -> optuna.storages.RDBStorage:
+def _open_postgresql(parsed: URL, read_only: bool, label: str) -> optuna.storages.RDBStorage:
     engine_kwargs = {"pool_pre_ping": True}
     if read_only:
         options = " ".join(filter(None, [parsed.query.get("options", ""), "-c default_transaction_read_only=on"]))
         parsed = parsed.update_query_dict({"options": options})
-        _require_optuna_tables(parsed, engine_kwargs, safe_url(parsed))
-        return _construct(parsed, engine_kwargs=engine_kwargs, read_only=True)
-    lock_engine = _engine(parsed, {"poolclass": sa.pool.NullPool})
+        _require_optuna_tables(parsed, engine_kwargs, label)
+        return _construct(parsed, engine_kwargs=engine_kwargs, read_only=True, label=label)
+    lock_engine = _engine(parsed, {"poolclass": sa.pool.NullPool}, label)
     try:
         with lock_engine.connect() as conn:
             conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _PG_INIT_LOCK_KEY})
             try:
-                return _construct(parsed, engine_kwargs=engine_kwargs, read_only=False)
+                return _construct(parsed, engine_kwargs=engine_kwargs, read_only=False, label=label)
             finally:
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PG_INIT_LOCK_KEY})
     except sa.exc.SQLAlchemyError as exc:
-        raise _connect_error(parsed, exc) from None
+        raise _connect_error(label, exc) from None
     finally:
         lock_engine.dispose()
 
@@ -229,46 +238,46 @@ def _open_postgresql(parsed: URL, read_only: bool) -> optuna.storages.RDBStorage
 # --- shared -------------------------------------------------------------------------------------
 
 
-def _engine(parsed: URL, engine_kwargs: dict) -> sa.Engine:
+def _engine(parsed: URL, engine_kwargs: dict, label: str) -> sa.Engine:
     try:
         return sa.create_engine(parsed, **engine_kwargs)
     except (ImportError, sa.exc.ArgumentError) as exc:
-        raise StorageError(f"cannot use storage URL {safe_url(parsed)}: {one_line(exc)}") from None
+        raise StorageError(f"cannot use storage URL {label}: {one_line(exc)}") from None
 
 
-def _connect_error(parsed: URL, exc: BaseException) -> StorageError:
+def _connect_error(label: str, exc: BaseException) -> StorageError:
     detail = getattr(exc, "orig", None) or exc
-    return StorageError(f"cannot open storage {safe_url(parsed)}: {one_line(detail)}")
+    return StorageError(f"cannot open storage {label}: {one_line(detail)}")
 
 
-def _require_optuna_tables(parsed: URL, engine_kwargs: dict, where: str) -> None:
+def _require_optuna_tables(parsed: URL, engine_kwargs: dict, label: str) -> None:
     """Read-only opening must not create tables: say plainly when there are none."""
-    engine = _engine(parsed, {**engine_kwargs, "poolclass": sa.pool.NullPool})
+    engine = _engine(parsed, {**engine_kwargs, "poolclass": sa.pool.NullPool}, label)
     try:
         with engine.connect() as conn:
             names = set(sa.inspect(conn).get_table_names())
     except sa.exc.SQLAlchemyError as exc:
-        raise _connect_error(parsed, exc) from None
+        raise _connect_error(label, exc) from None
     finally:
         engine.dispose()
     if "studies" not in names or "version_info" not in names:
-        raise EmptyStorageError(f"{where} holds no Optuna tables: nothing recorded yet, or a wrong database")
+        raise EmptyStorageError(f"{label} holds no Optuna tables: nothing recorded yet, or a wrong database")
 
 
-def _construct(parsed: URL, *, engine_kwargs: dict, read_only: bool) -> optuna.storages.RDBStorage:
+def _construct(parsed: URL, *, engine_kwargs: dict, read_only: bool, label: str) -> optuna.storages.RDBStorage:
     url = parsed.render_as_string(hide_password=False)
     try:
         return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=read_only)
     except RuntimeError as exc:  # Optuna's schema-compatibility message
         if "compatible" in str(exc):
-            raise StorageError(f"{safe_url(parsed)}: {one_line(exc)}") from None
+            raise StorageError(f"{label}: {one_line(exc)}") from None
         raise
     except optuna.exceptions.StorageInternalError as exc:
-        raise _connect_error(parsed, exc.__cause__ or exc) from None
+        raise _connect_error(label, exc.__cause__ or exc) from None
     except sa.exc.SQLAlchemyError as exc:
-        raise _connect_error(parsed, exc) from None
+        raise _connect_error(label, exc) from None
     except ImportError as exc:
-        raise StorageError(f"cannot use storage URL {safe_url(parsed)}: {one_line(exc)}") from None
+        raise StorageError(f"cannot use storage URL {label}: {one_line(exc)}") from None
 
 
 __all__ = [
