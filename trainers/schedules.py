@@ -80,7 +80,10 @@ class Fixed(Schedule):
 class StepDrop(Schedule):
     """η_t = factor^k, k the number of milestones ≤ e (Figure 1: drops at 30, 60, 80 of 100).
 
-    Equals torch's MultiStepLR(milestones, gamma=factor) stepped once per epoch.
+    Equals torch's MultiStepLR(milestones·steps_per_epoch, gamma=factor) stepped per batch; for
+    integer milestones, also MultiStepLR(milestones, gamma=factor) stepped once per epoch. A
+    milestone inside an epoch (the default 0.3·budget is 4.5 for a budget of 15) drops η at that
+    batch, but the per-epoch MultiStepLR never drops at it.
     """
 
     milestones: tuple[float, ...] = ()
@@ -106,7 +109,8 @@ class WarmRestarts(Schedule):
     """Cosine annealing with warm restarts (SGDR; Appendix B.2, Eq. 14).
 
     Period i has length T_i = T_0·T_mult^i; when T_cur reaches T_i, T_cur ← 0 and η jumps back to
-    η_max. With T_0 = 100, T_mult = 2, η reaches 0 at epochs 100, 300, 700, 1500 (SuppFigure 1).
+    η_max. With T_0 = 100, T_mult = 2, the periods end at epochs 100, 300, 700, 1500 (SuppFigure 1):
+    η falls towards η_min as each period runs out and is back at η_max at those epochs.
     """
 
     t0: float = 10.0
