@@ -54,7 +54,9 @@ def _study_attrs(n_seeds: int) -> dict:
         "model": "cnn",
         "batch_size": BATCH,
         "n_train": N_TRAIN,
+        "n_test": 1000,
         "num_classes": NUM_CLASSES,
+        "chance": 1 - 1 / NUM_CLASSES,
         "schedule_params": {},
         "grid_size": len(LRS) * len(WD_NORMS) * len(BUDGETS) * n_seeds,
         "spec": {"lrs": LRS, "wd_norms": WD_NORMS, "budgets": BUDGETS, "seeds": n_seeds},
@@ -62,7 +64,7 @@ def _study_attrs(n_seeds: int) -> dict:
     }
 
 
-def fill(storage: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> float:
+def fill(rdb: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> float:
     """Write ``n_trials`` synthetic trials of ``sweep``; returns seconds taken."""
     t0 = time.perf_counter()
     studies = [(o, s) for o in OPTIMIZERS for s in SCHEDULES]
@@ -72,11 +74,11 @@ def fill(storage: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> floa
     dist_json = {k: optuna.distributions.distribution_to_json(d) for k, d in dists.items()}
     study_ids = {}
     for o, s in studies:
-        st = ensure_study(storage, sweep=sweep, optimizer=o, schedule=s, attrs=_study_attrs(n_seeds))
+        st = ensure_study(rdb, sweep=sweep, optimizer=o, schedule=s, attrs=_study_attrs(n_seeds))
         study_ids[(o, s)] = st._study_id
     rng = np.random.default_rng(0)
     now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-    with storage.engine.begin() as conn:
+    with rdb.engine.begin() as conn:
         first_id = (conn.execute(sa.select(sa.func.max(models.TrialModel.trial_id))).scalar() or 0) + 1
     trials, params, values, attrs, inter = [], [], [], [], []
     numbers = dict.fromkeys(study_ids.values(), 0)
@@ -114,7 +116,7 @@ def fill(storage: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> floa
         inter.extend(dict(trial_id=tid, step=e + 1, intermediate_value=c,
                           intermediate_value_type=models.TrialIntermediateValueModel.TrialIntermediateValueType.FINITE)
                      for e, c in enumerate(curve))
-    with storage.engine.begin() as conn:
+    with rdb.engine.begin() as conn:
         for model, rows in ((models.TrialModel, trials), (models.TrialParamModel, params),
                             (models.TrialValueModel, values), (models.TrialUserAttributeModel, attrs),
                             (models.TrialIntermediateValueModel, inter)):

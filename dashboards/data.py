@@ -29,8 +29,6 @@ from dashboards.text import OPTIMIZER_ORDER, SCHEDULE_ORDER, ordered
 DEFAULT_TTL_S = 10.0
 #: Progress is re-read more often (in the background: the page never waits for it).
 PROGRESS_TTL_S = 3.0
-#: Bootstrap draws of the coupling slope interval: the same as ``basin best --coupling``.
-DEFAULT_BOOT = 1000
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,8 @@ class SweepInfo:
 class Source:
     """A read-only storage URL and a short-lived cache of answers read from it."""
 
-    def __init__(self, url: str | None = None, *, ttl_s: float = DEFAULT_TTL_S, n_boot: int = DEFAULT_BOOT):
+    def __init__(self, url: str | None = None, *, ttl_s: float = DEFAULT_TTL_S,
+                 n_boot: int = storage.basin_shape.DEFAULT_BOOT):
         self.url = url or storage.default_url()
         self.label = safe_url(self.url)  # never the password
         self.n_boot = int(n_boot)

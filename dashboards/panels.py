@@ -8,7 +8,8 @@ feeds every panel through storage's own rules — :func:`storage.analysis.effect
 :func:`~storage.analysis.cell_stats`, :func:`~storage.analysis.rank_cells` — each grid comes out
 in ``basin_grid``'s columns, and the coupling fits come from storage's per-panel fit
 (``storage.basin_shape.panel_coupling``, what ``storage.coupling`` runs after its read) on the
-same frames; if storage stops offering that function, one ``storage.coupling`` call instead.
+same frames. The fitted line goes through storage's own λ_norm*(α) points
+(``storage.basin_shape.argmin_points``): no rule of the answers is computed here.
 
 One difference from ``basin_grid``: the α and λ_norm axes are those of the study's trials at T
 (``basin_grid`` takes them over every budget), so a budget whose grid is still filling shows
@@ -118,24 +119,14 @@ def _grid(trials: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
     return out[analysis.GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
 
 
-def _panel_fit():
-    """storage's per-panel coupling fit (effective trials, cells) → Coupling, when storage offers it."""
-    module = getattr(storage, "basin_shape", None)
-    fit = getattr(module, "panel_coupling", None)
-    return fit if callable(fit) else None
-
-
 def _couplings(rdb, sweep: str, schedule: str, budget: int, optimizers: list[str], n_boot: int,
                eff: pd.DataFrame, cells: pd.DataFrame):
     """({optimizer: Coupling}, note): storage's coupling fits of these panels, or why there are none."""
     if not optimizers:
         return {}, ""
-    fit = _panel_fit()
+    fit = storage.basin_shape.panel_coupling
     try:
-        if fit is not None:
-            fits = [fit(eff[eff["optimizer"] == o], cells[cells["optimizer"] == o], n_boot=n_boot) for o in optimizers]
-        else:
-            fits = storage.coupling(rdb, sweep, optimizers, schedule, budget=budget, n_boot=n_boot)
+        fits = [fit(eff[eff["optimizer"] == o], cells[cells["optimizer"] == o], n_boot=n_boot) for o in optimizers]
     except storage.StorageError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failing fit must not take the heatmaps down with it
@@ -144,45 +135,19 @@ def _couplings(rdb, sweep: str, schedule: str, budget: int, optimizers: list[str
     return {c.optimizer: c for c in fits if c.budget == budget}, ""
 
 
-def argmin_points(grid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """(log₂ α, log₂ λ_norm*(α)) of the α values that locate λ_norm*, by storage.coupling's rule.
-
-    A row (one α) counts with ≥ 2 cells with data, not all diverged; ties of the row minimum
-    take the mean of their logs (the geometric mean of the tied λ_norm).
-    """
-    xs, ys = [], []
-    have = grid[grid["test_error"].notna()]
-    for lr, row in have.groupby("lr", sort=True):
-        if len(row) < 2 or row["diverged_all"].all():
-            continue
-        err = row["test_error"].to_numpy(float)
-        tied = np.isclose(err, err.min(), rtol=0.0, atol=1e-12)
-        xs.append(math.log2(lr))
-        ys.append(float(np.mean(np.log2(row["wd_norm"].to_numpy(float)[tied]))))
-    return np.asarray(xs), np.asarray(ys)
-
-
 def coupling_line(grid: pd.DataFrame, slope: float | None) -> tuple[np.ndarray, np.ndarray] | None:
     """The fitted line log λ_norm* = slope·log α + b over the panel's α range, in log₂ units.
 
-    storage.coupling fits by least squares, so the line passes through the centroid of the
-    :func:`argmin_points`; the slope is storage's. None without a slope.
+    storage.coupling fits by least squares, so the line passes through the centroid of
+    storage's λ_norm*(α) points (``storage.basin_shape.argmin_points``); the slope is storage's.
+    None without a slope.
     """
     if slope is None or not math.isfinite(slope):
         return None
-    xs, ys = argmin_points(grid)
+    xs, ys = (v / math.log(2.0) for v in storage.basin_shape.argmin_points(grid))
     if len(xs) < 2:
         return None
     x = np.log2(np.unique(grid["lr"].to_numpy(float)))
     lo, hi = float(x.min()), float(x.max())
     line_x = np.array([lo - 0.5, hi + 0.5])
     return line_x, ys.mean() + slope * (line_x - xs.mean())
-
-
-def fitted_slope(grid: pd.DataFrame) -> float | None:
-    """Least-squares slope of the :func:`argmin_points` (equals storage's ``slope`` on the same cells)."""
-    xs, ys = argmin_points(grid)
-    if len(xs) < 2:
-        return None
-    xc = xs - xs.mean()
-    return float((xc * (ys - ys.mean())).sum() / (xc * xc).sum())

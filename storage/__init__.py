@@ -1,10 +1,21 @@
 """Basin's results store: Optuna RDB studies (SQLite or PostgreSQL), written by sweeps, read by answers.
 
-Write side (:mod:`storage.record`, :mod:`storage.connect`): one study per (sweep, optimizer,
-schedule), one trial per grid point (α, λ_norm, budget T, seed). Read side
-(:mod:`storage.queries`, :mod:`storage.analysis`, :mod:`storage.basin_shape`,
-:mod:`storage.exports`): best settings, λ* against T, coupling of the basin, heatmap data,
-learning curves and exports, read directly from Optuna's tables.
+One job per module:
+
+``schema``      what is recorded, declared once: GridPoint, study names, study and trial user attrs
+``connect``     open a storage from a URL (WAL SQLite, read-only opening, clear errors)
+``record``      the writes: studies, trials (whole, one transaction each), claims of points in flight, deletes
+``tables``      SQLAlchemy handles on Optuna's tables (what the raw reads select from)
+``sql``         every raw SQL read: the bulk trial rows, attrs, intermediate values, completed points
+``frames``      the tidy frames: one row per study, one row per trial
+``analysis``    the rules on frames: grid points, cells, ranking, the best cell, budget scaling, headline
+``basin_shape`` the coupling of a basin: λ_norm*(α), its slope, the top-10 axis, the edge slope
+``answers``     the answers read from a database: best, by budget, coupling, headline, a heatmap, curves
+``progress``    every sweep's progress
+``exports``     every trial to CSV or Parquet
+``files``       atomic output files (exports, the dashboard's report)
+``errors``      the exceptions, one line each
+``testing``     helpers for tests of code that reads Basin storage (scratch PostgreSQL schemas)
 
 No Ray and no Dash here: only optuna, sqlalchemy, pandas and numpy. Names are imported lazily,
 so a sweep driver that only writes (``from storage import record_trial``) never imports pandas.
@@ -15,37 +26,20 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "storage.connect": ("default_url", "is_read_only", "open_storage", "storage_label"),
+    "storage.connect": ("default_url", "is_read_only", "open_storage", "reader", "storage_label"),
     "storage.basin_shape": ("Coupling",),
     "storage.errors": ("EmptyStorageError", "ReadOnlyStorageError", "StorageError", "UnknownNameError"),
     "storage.exports": ("export", "export_frame"),
-    "storage.queries": (
-        "StudyProgress",
-        "SweepProgress",
-        "basin_grid",
-        "best",
-        "best_by_budget",
-        "coupling",
-        "coupling_frame",
-        "curves",
-        "headline",
-        "list_sweeps",
-        "studies_frame",
-        "trials_frame",
-    ),
-    "storage.record": (
-        "STUDY_ATTRS",
-        "TRIAL_ATTRS",
-        "GridPoint",
-        "completed_points",
-        "delete_sweep",
-        "ensure_study",
-        "grid_distributions",
-        "record_trial",
-        "study_name",
-    ),
+    "storage.frames": ("select_studies", "studies_frame", "trials_frame"),
+    "storage.progress": ("StudyProgress", "SweepProgress", "list_sweeps"),
+    "storage.answers": ("basin_grid", "best", "best_by_budget", "coupling", "coupling_frame", "curves", "headline"),
+    "storage.schema": ("STUDY_ATTRS", "TRIAL_ATTRS", "GridPoint", "study_name", "trial_record"),
+    "storage.record": ("delete_sweep", "ensure_study", "grid_distributions", "record_trial"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+_MODULES = ("analysis", "answers", "basin_shape", "connect", "errors", "exports", "files", "frames", "progress",
+            "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)
 
@@ -53,7 +47,7 @@ __all__ = sorted(_WHERE)
 def __getattr__(name: str):
     module = _WHERE.get(name)
     if module is None:
-        if name in ("analysis", "basin_shape", "exports", "fetch", "queries", "record", "tables", "testing"):
+        if name in _MODULES:
             return importlib.import_module(f"storage.{name}")
         raise AttributeError(f"module 'storage' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)

@@ -1,6 +1,6 @@
 """Grid-point arithmetic on trial frames: cells, ranking, the best cell, budget scaling, headline.
 
-Pure pandas/numpy on the tidy frames of :func:`storage.queries.trials_frame`; no database here.
+Pure pandas/numpy on the tidy frames of :func:`storage.frames.trials_frame`; no database here.
 
 Vocabulary. A *grid point* is (study, α, λ_norm, T, seed); a *cell* is (study, α, λ_norm, T),
 its seeds pooled; a *panel* is (sweep, optimizer, schedule, T) — one heatmap of Figure 2.
@@ -24,17 +24,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from storage.record import normalise_float
+from storage.schema import normalise_float
 
 STUDY_COLS = ["sweep", "optimizer", "schedule"]
 PANEL_COLS = [*STUDY_COLS, "budget"]
-CELL_COLS = [*PANEL_COLS, "lr", "wd_norm"]
 TOP_K = 10  # the paper circles the top-10 settings of each panel
 PAIRS = (("adamw", "adam"), ("sgdw", "sgd"))  # (decoupled, coupled) members of the paper's comparisons
 
 
 def grid_key(values: pd.Series) -> np.ndarray:
-    """α or λ_norm rounded to 12 significant digits (:func:`storage.record.normalise_float`).
+    """α or λ_norm rounded to 12 significant digits (:func:`storage.schema.normalise_float`).
 
     Rounds only the distinct values (a grid has few), then maps back.
     """
@@ -114,13 +113,6 @@ def rank_cells(cells: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop(columns=["_err", "_neg_n"]).sort_index()
 
 
-def _border_text(on_edge: list[str], single: list[str]) -> str:
-    notes = [f"a single {sym} value: the basin is not located along {sym}" for sym in single]
-    if on_edge:
-        notes.insert(0, "best cell on the grid border: " + "; ".join(f"grid must grow toward {e}" for e in on_edge))
-    return "; ".join(notes)
-
-
 def border_note(panel: pd.DataFrame, best_row: pd.Series) -> str:
     """Whether the best cell of a panel lies on the grid's border, and which way the grid must grow.
 
@@ -136,7 +128,10 @@ def border_note(panel: pd.DataFrame, best_row: pd.Series) -> str:
             on_edge.append(f"smaller {symbol}")
         elif best_row[key] == hi:
             on_edge.append(f"larger {symbol}")
-    return _border_text(on_edge, single)
+    notes = [f"a single {sym} value: the basin is not located along {sym}" for sym in single]
+    if on_edge:
+        notes.insert(0, "best cell on the grid border: " + "; ".join(f"grid must grow toward {e}" for e in on_edge))
+    return "; ".join(notes)
 
 
 def best_cells(cells: pd.DataFrame) -> pd.DataFrame:
@@ -150,43 +145,40 @@ def best_cells(cells: pd.DataFrame) -> pd.DataFrame:
         "n_cells", "n_complete", "n_failed", "n_diverged", "border", "study",
     ]
     ranked = rank_cells(cells)
-    have = ranked[ranked["n_seeds"] > 0]
-    if have.empty:
-        return pd.DataFrame(columns=cols)
-    panels = ranked.groupby(PANEL_COLS, sort=True).agg(
-        n_complete=("n_seeds", "sum"), n_failed=("n_failed", "sum"), n_diverged=("n_diverged", "sum")
-    )
-    extent = have.assign(_err=have["test_error"].round(12)).groupby(PANEL_COLS, sort=True).agg(
-        n_cells=("n_seeds", "size"), lr_lo=("_lr", "min"), lr_hi=("_lr", "max"),
-        wd_lo=("_wd", "min"), wd_hi=("_wd", "max"), best_err=("_err", "min"),
-    )
-    tied = have[have["test_error"].round(12).to_numpy() == extent.loc[
-        pd.MultiIndex.from_frame(have[PANEL_COLS]), "best_err"].to_numpy()]
-    n_tied = tied.groupby(PANEL_COLS, sort=True).size().rename("n_tied")
-    top = have[have["rank"].eq(1)].drop(columns=["n_failed", "n_diverged"]).set_index(PANEL_COLS)
-    out = top.join(panels).join(extent).join(n_tied)
-    borders = []
-    for a, a_lo, a_hi, w, w_lo, w_hi in zip(out["_lr"], out["lr_lo"], out["lr_hi"], out["_wd"], out["wd_lo"], out["wd_hi"]):
-        on_edge, single = [], []
-        for key, lo, hi, symbol in ((a, a_lo, a_hi, "α"), (w, w_lo, w_hi, "λ_norm")):
-            if lo == hi:
-                single.append(symbol)
-            elif key == lo:
-                on_edge.append(f"smaller {symbol}")
-            elif key == hi:
-                on_edge.append(f"larger {symbol}")
-        borders.append(_border_text(on_edge, single))
-    out["border"] = borders
-    out = out.reset_index().sort_values(PANEL_COLS, kind="stable").reset_index(drop=True)
-    return out[cols].astype({"budget": int, "n_seeds": int, "n_tied": int, "n_cells": int, "n_complete": int,
-                             "n_failed": int, "n_diverged": int})
+    rows = []
+    for key, panel in ranked.groupby(PANEL_COLS, sort=True):
+        have = panel[panel["n_seeds"] > 0]
+        if have.empty:
+            continue
+        best = have.loc[have["rank"].idxmin()]
+        err = have["test_error"].round(12)
+        rows.append({
+            **dict(zip(PANEL_COLS, key)), **{c: best[c] for c in ("lr", "wd_norm", "wd", "test_error",
+                                                                 "test_error_std", "n_seeds", "study")},
+            "n_tied": int((err == err.min()).sum()), "n_cells": len(have), "n_complete": int(panel["n_seeds"].sum()),
+            "n_failed": int(panel["n_failed"].sum()), "n_diverged": int(panel["n_diverged"].sum()),
+            "border": border_note(panel, best),
+        })
+    out = pd.DataFrame(rows, columns=cols)
+    return out.astype({"budget": int, "n_seeds": int, "n_tied": int, "n_cells": int, "n_complete": int,
+                       "n_failed": int, "n_diverged": int})
 
 
-def loglog_slope(x: np.ndarray, y: np.ndarray) -> float:
-    """Least-squares slope of log y against log x."""
-    lx, ly = np.log(np.asarray(x, float)), np.log(np.asarray(y, float))
-    lx = lx - lx.mean()
-    return float((lx * (ly - ly.mean())).sum() / (lx * lx).sum())
+def slope(x, y) -> np.ndarray | float:
+    """Least-squares slope of y against x, along the last axis of ``y`` (x: one axis of n points).
+
+    The one line fit behind every slope Basin reports (coupling, budget exponents).
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    xc = x - x.mean()
+    out = ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc * xc).sum()
+    return float(out) if np.ndim(out) == 0 else out
+
+
+def loglog_slope(x, y) -> float:
+    """Least-squares slope of log y against log x (:func:`slope` in log coordinates)."""
+    return slope(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
 
 
 def budget_scaling(best: pd.DataFrame) -> pd.DataFrame:

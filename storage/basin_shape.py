@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from storage.analysis import border_note, rank_cells
+from storage.analysis import border_note, grid_key, rank_cells, slope
 
 MIN_POINTS = 3
-DEFAULT_TOL = 0.02
-DEFAULT_BOOT = 1000
+DEFAULT_TOL = 0.02  # absolute error tolerance of the edge slope
+DEFAULT_BOOT = 1000  # bootstrap draws of every interval Basin reports
 COUPLED_BELOW = -0.5  # slope ≤ this: coupled; |slope| < 0.5: decoupled
 
 
@@ -67,17 +67,49 @@ class Coupling:
         return d
 
 
-def _slope(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least-squares slopes of y (..., n) against x (n,)."""
-    xc = x - x.mean()
-    return ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc * xc).sum()
-
-
-def _argmin_log_lambda(means: np.ndarray, log_wd: np.ndarray) -> np.ndarray:
-    """log λ*(α) per row of ``means`` (..., nα, nλ), NaN = missing cell; ties → mean of logs."""
+def argmin_log_lambda(means: np.ndarray, log_wd: np.ndarray) -> np.ndarray:
+    """log λ_norm*(α) per row of ``means`` (..., nα, nλ), NaN = missing cell; ties → mean of logs."""
     row_min = np.nanmin(means, axis=-1, keepdims=True)
     tied = np.isclose(means, row_min, rtol=0.0, atol=1e-12) & ~np.isnan(means)
     return (tied * log_wd).sum(axis=-1) / tied.sum(axis=-1)
+
+
+@dataclass(frozen=True)
+class GridMatrix:
+    """A panel's cells as an nα × nλ matrix of mean errors (NaN: no COMPLETE seed)."""
+
+    alphas: np.ndarray  # grid keys of α, ascending
+    lambdas: np.ndarray  # grid keys of λ_norm, ascending
+    means: np.ndarray
+    all_diverged: np.ndarray
+
+    @property
+    def informative(self) -> np.ndarray:
+        """Row indices that can locate λ_norm*: ≥ 2 λ_norm cells with data, not all of them diverged."""
+        n_cells = (~np.isnan(self.means)).sum(axis=1)
+        return np.flatnonzero((n_cells >= 2) & ~(self.all_diverged | np.isnan(self.means)).all(axis=1))
+
+
+def grid_matrix(cells: pd.DataFrame) -> GridMatrix:
+    """The matrix of the cells with a COMPLETE seed (columns lr, wd_norm, test_error, diverged_all, n_seeds)."""
+    have = cells[cells["n_seeds"] > 0]
+    a_key, w_key = grid_key(have["lr"]), grid_key(have["wd_norm"])
+    alphas, lambdas = np.unique(a_key), np.unique(w_key)
+    ia = np.searchsorted(alphas, a_key)
+    il = np.searchsorted(lambdas, w_key)
+    means = np.full((len(alphas), len(lambdas)), np.nan)
+    all_diverged = np.zeros(means.shape, bool)
+    means[ia, il] = have["test_error"].to_numpy(float)
+    all_diverged[ia, il] = have["diverged_all"].to_numpy(bool)
+    return GridMatrix(alphas, lambdas, means, all_diverged)
+
+
+def argmin_points(cells: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(log α, log λ_norm*(α)) in natural logs for the α rows that locate λ_norm*: the points the
+    coupling slope is fitted to (and the dashboard draws its line through)."""
+    m = grid_matrix(cells)
+    rows = m.informative
+    return np.log(m.alphas[rows]), argmin_log_lambda(m.means[rows], np.log(m.lambdas))
 
 
 def _principal_axis(points: np.ndarray) -> tuple[float, float]:
@@ -112,22 +144,13 @@ def panel_coupling(
     if note := border_note(ranked, best):
         notes.append(note)
 
-    alphas = np.unique(have["_lr"])
-    lambdas = np.unique(have["_wd"])
+    m = grid_matrix(have)
+    alphas, lambdas, means = m.alphas, m.lambdas, m.means
     ia = {a: i for i, a in enumerate(alphas)}
     il = {w: j for j, w in enumerate(lambdas)}
-    shape = (len(alphas), len(lambdas))
-    means = np.full(shape, np.nan)
-    all_diverged = np.zeros(shape, bool)
-    for a, w, err, div in zip(have["_lr"], have["_wd"], have["test_error"], have["diverged_all"]):
-        means[ia[a], il[w]] = err
-        all_diverged[ia[a], il[w]] = div
+    shape = means.shape
     log_a, log_l = np.log(alphas), np.log(lambdas)
-
-    # Rows that can locate λ*: ≥ 2 λ_norm cells with data, not all of them diverged.
-    n_cells_row = (~np.isnan(means)).sum(axis=1)
-    informative = (n_cells_row >= 2) & ~(all_diverged | np.isnan(means)).all(axis=1)
-    rows = np.flatnonzero(informative)
+    rows = m.informative
     n_alpha = len(rows)
     few = len(alphas) < MIN_POINTS  # the grid itself is too small: say so once
     if few:
@@ -135,10 +158,10 @@ def panel_coupling(
     elif n_alpha < len(alphas):
         notes.append(f"{len(alphas) - n_alpha} α value(s) skipped: fewer than 2 λ_norm cells, or every cell diverged")
 
-    slope = slope_ci = None
+    fit = slope_ci = None
     if n_alpha >= MIN_POINTS:
-        log_star = _argmin_log_lambda(means[rows], log_l)
-        slope = float(_slope(log_a[rows], log_star))
+        log_star = argmin_log_lambda(means[rows], log_l)
+        fit = slope(log_a[rows], log_star)
         at_edge = np.isclose(log_star, log_l[0]) | np.isclose(log_star, log_l[-1])
         if at_edge.any():
             notes.append(f"λ_norm* sits on the λ_norm border for {int(at_edge.sum())} of {n_alpha} α values: "
@@ -169,15 +192,15 @@ def panel_coupling(
     edge_slope = None
     edge_n = len(edge_rows)
     if edge_n >= MIN_POINTS:
-        edge_slope = float(_slope(log_a[edge_rows], np.array(edge_vals)))
+        edge_slope = slope(log_a[edge_rows], np.array(edge_vals))
         if np.isclose(edge_vals, log_l[-1]).any():
             notes.append("the tolerance edge reaches the largest λ_norm for some α: edge slope censored")
     elif not few:
         notes.append(f"too few α values within tol={tol:g} of the best for an edge slope: {edge_n} < {MIN_POINTS}")
 
-    verdict = _verdict(slope, slope_ci, edge_slope, notes)
+    verdict = _verdict(fit, slope_ci, edge_slope, notes)
     return Coupling(
-        sweep, optimizer, schedule, budget, verdict, slope, slope_ci, n_alpha, axis_angle, axis_elong,
+        sweep, optimizer, schedule, budget, verdict, fit, slope_ci, n_alpha, axis_angle, axis_elong,
         edge_slope, edge_n, tol, n_boot, float(best["lr"]), float(best["wd_norm"]), float(best["test_error"]),
         tuple(notes),
     )
@@ -215,7 +238,7 @@ def _bootstrap_ci(effective, ia, il, shape, rows, log_a, log_l, n_boot, seed, no
     for (i, j), vals in groups.items():
         draws = vals[rng.integers(0, len(vals), size=(n_boot, len(vals)))]
         boot[:, i, j] = draws.mean(axis=1)
-    log_star = _argmin_log_lambda(boot[:, rows, :], log_l)
-    slopes = _slope(log_a[rows], log_star)
+    log_star = argmin_log_lambda(boot[:, rows, :], log_l)
+    slopes = slope(log_a[rows], log_star)
     lo, hi = np.percentile(slopes, [2.5, 97.5])
     return float(lo), float(hi)

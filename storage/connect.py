@@ -82,6 +82,20 @@ def check_writable(storage: optuna.storages.BaseStorage) -> None:
         )
 
 
+StorageLike = optuna.storages.RDBStorage | str
+
+
+def reader(storage: StorageLike) -> optuna.storages.RDBStorage:
+    """The RDB storage a read works on: ``storage`` itself (unwrapped from Optuna's cache), or a
+    URL opened read-only."""
+    if isinstance(storage, str):
+        return open_storage(storage, read_only=True)
+    storage = rdb_of(storage)
+    if not isinstance(storage, optuna.storages.RDBStorage):
+        raise StorageError(f"Basin reads need an RDB storage (SQLite/PostgreSQL URL), got {type(storage).__name__}")
+    return storage
+
+
 def open_storage(url: str | None = None, *, read_only: bool = False) -> optuna.storages.RDBStorage:
     """Open (and, unless ``read_only``, create) the Optuna RDB storage at ``url``.
 
@@ -284,10 +298,12 @@ __all__ = [
     "DEFAULT_URL",
     "ENV_VAR",
     "ReadOnlyStorageError",
+    "StorageLike",
     "check_writable",
     "default_url",
     "is_read_only",
     "open_storage",
+    "reader",
     "safe_url",
     "storage_label",
 ]

@@ -6,6 +6,9 @@ understand one of these.
 
 from __future__ import annotations
 
+import functools
+import sqlite3
+
 
 class StorageError(RuntimeError):
     """The storage cannot be opened or used as asked (bad URL, unreachable server, foreign schema)."""
@@ -26,3 +29,34 @@ class UnknownNameError(StorageError, LookupError):
 def one_line(text: object) -> str:
     """``text`` squeezed onto one line (driver messages often span several)."""
     return " ".join(str(text).split())
+
+
+def _db_errors() -> tuple[type[BaseException], ...]:
+    """Database errors, including the drivers' own (fast reads use the DB-API cursor directly)."""
+    import sqlalchemy as sa
+
+    errors: list[type[BaseException]] = [sa.exc.SQLAlchemyError, sqlite3.Error]
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - psycopg is a dependency, but SQLite needs none
+        pass
+    else:
+        errors.append(psycopg.Error)
+    return tuple(errors)
+
+
+def read_errors(fn):
+    """Decorator for a read taking a storage (or URL) first: a database error in it becomes one
+    :class:`StorageError` line naming the storage (e.g. a database that is not an Optuna schema)."""
+
+    @functools.wraps(fn)
+    def wrapper(storage, *args, **kwargs):
+        try:
+            return fn(storage, *args, **kwargs)
+        except _db_errors() as exc:
+            from storage.connect import storage_label
+
+            where = storage if isinstance(storage, str) else storage_label(storage)
+            raise StorageError(f"reading {where} failed: {one_line(getattr(exc, 'orig', None) or exc)}") from None
+
+    return wrapper

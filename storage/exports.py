@@ -6,33 +6,24 @@ coordinates, the outcome and the per-epoch lists (train_loss, train_error, test_
 test_error, eta, wd_per_epoch) plus restart_epochs. Parquet keeps the lists as list columns;
 CSV writes each list as a JSON array.
 
-The file appears whole or not at all: it is written to a temporary file beside the target and
-renamed over it.
+The file appears whole or not at all (:func:`storage.files.write_atomic`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from storage import analysis
-from storage.connect import storage_label
-from storage.errors import StorageError
-from storage.queries import (
-    LIST_ATTRS,
-    ALL_SCALAR_ATTRS,
-    StorageLike,
-    _sql_errors,
-    _storage,
-    _trials_for,
-    fetch_attrs,
-    select_studies,
-    studies_frame,
-)
+from storage.connect import StorageLike, reader, storage_label
+from storage.errors import StorageError, read_errors
+from storage.files import output_path, write_atomic
+from storage.frames import select_studies, studies_frame, trials_for
+from storage.schema import LIST_ATTRS, SCALAR_ATTRS
+from storage.sql import fetch_attrs
 
 FORMATS = ("csv", "parquet")
 _STUDY_DESC = ("dataset", "model", "batch_size", "n_train", "num_classes")
@@ -53,17 +44,17 @@ def format_for(path: str | os.PathLike, fmt: str | None) -> str:
     return fmt
 
 
-@_sql_errors
+@read_errors
 def export_frame(storage: StorageLike, sweep: str | None = None) -> pd.DataFrame:
     """The exported rows as a frame (see the module docstring)."""
-    rdb = _storage(storage)
+    rdb = reader(storage)
     meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep)
-    frame = _trials_for(rdb, meta, attrs=(*ALL_SCALAR_ATTRS, "restart_epochs"), budget=None)
+    frame = trials_for(rdb, meta, attrs=(*SCALAR_ATTRS, "restart_epochs"))
     effective_ids = set(analysis.effective_trials(frame)["trial_id"])
     frame.insert(frame.columns.get_loc("state") + 1, "effective", frame["trial_id"].isin(effective_ids))
     desc = meta[["study", *_STUDY_DESC]]
     frame = frame.merge(desc, on="study", how="left")
-    lists = fetch_attrs(rdb, frame["trial_id"].tolist(), LIST_ATTRS)
+    lists = fetch_attrs(rdb.engine, frame["trial_id"].tolist(), LIST_ATTRS)
     for key in LIST_ATTRS:
         frame[key] = [_float_list(lists[t].get(key)) for t in frame["trial_id"]]
     frame["restart_epochs"] = [[int(x) for x in v] if isinstance(v, list) else None for v in frame["restart_epochs"]]
@@ -84,15 +75,10 @@ def export(storage: StorageLike, path: str | os.PathLike, *, fmt: str | None = N
     UnknownNameError/EmptyStorageError when there is nothing to export.
     """
     fmt = format_for(path, fmt)
-    target = Path(path).expanduser().resolve()
-    if not target.parent.is_dir():
-        raise StorageError(f"directory {target.parent} does not exist; create it or choose another --out")
-    if target.is_dir():
-        raise StorageError(f"{target} is a directory; give a file name for --out")
+    target = output_path(path)
     frame = export_frame(storage, sweep)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
+
+    def write(tmp: str) -> None:
         if fmt == "csv":
             out = frame.copy()
             for key in (*LIST_ATTRS, "restart_epochs"):
@@ -100,12 +86,8 @@ def export(storage: StorageLike, path: str | os.PathLike, *, fmt: str | None = N
             out.to_csv(tmp, index=False)
         else:
             _write_parquet(frame, tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target
+
+    return write_atomic(target, write)
 
 
 def _write_parquet(frame: pd.DataFrame, path: str) -> None:

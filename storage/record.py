@@ -1,12 +1,11 @@
 """Write side: one Optuna study per (sweep, optimizer, schedule), one trial per grid point.
 
-Symbols as in the paper: α the initial learning rate (param ``lr``), λ_norm the normalised weight
-decay (param ``wd_norm``), λ = λ_norm·√(b/(B·T)) the raw decay (user attr ``wd``), T the budget in
-epochs (param ``budget``), η_t the schedule multiplier (user attr ``eta``).
+What is written is declared in :mod:`storage.schema` (the grid point, the study name, the user
+attrs); this module validates against it and writes.
 
 Trials are written whole with ``optuna.trial.create_trial`` + ``Study.add_trial`` (one
 transaction per trial, no ask/tell), so a trial is either fully recorded or absent. Recording the
-same grid point twice leaves two trials; readers (:mod:`storage.queries`) use the latest COMPLETE
+same grid point twice leaves two trials; readers (:mod:`storage.analysis`) use the latest COMPLETE
 trial of a point, else its latest FAIL.
 """
 
@@ -17,112 +16,17 @@ import json
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
-from storage import tables as T
+from storage import tables
 from storage.connect import check_writable
 from storage.errors import UnknownNameError
-
-STATES = ("COMPLETE", "FAIL")
-PARAMS = ("lr", "wd_norm", "budget", "seed")
-
-#: Study user attrs every study must carry, with their types (ensure_study checks them).
-STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
-    "sweep": str,
-    "optimizer": str,
-    "schedule": str,
-    "dataset": str,
-    "model": str,
-    "batch_size": int,
-    "n_train": int,
-    "num_classes": int,
-    "schedule_params": dict,
-    "grid_size": int,
-    "spec": dict,
-    "basin_version": str,
-}
-
-#: Trial user attrs a COMPLETE trial must carry (a FAIL trial needs only ``error``).
-TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
-    "train_loss": list,
-    "train_error": list,
-    "test_error": list,
-    "test_loss": list,
-    "eta": list,
-    "wd_per_epoch": list,
-    "diverged": bool,
-    "wd": (int, float),
-    "seconds": (int, float),
-    "node": str,
-    "device": str,
-    "code_version": str,
-    "restart_epochs": list,
-}
-
-_SIGNIFICANT_DIGITS = 12
-
-
-def normalise_float(x: float) -> float:
-    """``x`` rounded to 12 significant digits: the identity of a grid coordinate.
-
-    α = 2⁻⁷ from a spec and the float read back from the database (or computed as 10**-2.1 on
-    another machine) agree to far more than 12 digits, so they map to the same key.
-    """
-    x = float(x)
-    return float(f"{x:.{_SIGNIFICANT_DIGITS}g}") if math.isfinite(x) else x
-
-
-@dataclass(frozen=True, eq=False)
-class GridPoint:
-    """One grid point of a sweep: (optimizer, schedule, α, λ_norm, budget T, seed).
-
-    Equality and hashing go through :meth:`key`, which rounds α and λ_norm to 12 significant
-    digits, so a point read back from the database equals the point built from the spec.
-    The exact floats are kept (and recorded) as given.
-    """
-
-    optimizer: str
-    schedule: str
-    lr: float
-    wd_norm: float
-    budget: int
-    seed: int
-
-    def key(self) -> tuple[str, str, float, float, int, int]:
-        return (
-            self.optimizer,
-            self.schedule,
-            normalise_float(self.lr),
-            normalise_float(self.wd_norm),
-            int(self.budget),
-            int(self.seed),
-        )
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, GridPoint) and self.key() == other.key()
-
-    def __hash__(self) -> int:
-        return hash(self.key())
-
-    def params(self) -> dict[str, float | int]:
-        """The Optuna params of this point: ``lr``, ``wd_norm``, ``budget``, ``seed``."""
-        return {"lr": float(self.lr), "wd_norm": float(self.wd_norm), "budget": int(self.budget), "seed": int(self.seed)}
-
-
-def study_name(sweep: str, optimizer: str, schedule: str) -> str:
-    """``"{sweep}/{optimizer}/{schedule}"``; optimizer and schedule may not contain ``/``."""
-    for label, value in (("sweep", sweep), ("optimizer", optimizer), ("schedule", schedule)):
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"{label} must be a non-empty string, got {value!r}")
-    for label, value in (("optimizer", optimizer), ("schedule", schedule)):
-        if "/" in value:
-            raise ValueError(f"{label} may not contain '/', got {value!r}")
-    return f"{sweep}/{optimizer}/{schedule}"
+from storage.schema import OPTIONAL_TRIAL_ATTRS, PARAMS, STATES, STUDY_ATTRS, TRIAL_ATTRS, GridPoint, study_name
+from storage.sql import sweep_study_ids
 
 
 def grid_distributions(
@@ -229,14 +133,14 @@ def record_trial(
     if state == "COMPLETE":
         if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"a COMPLETE trial needs a test error in [0, 1] as value; got {value!r}")
-        _check_types("trial user_attrs", attrs, TRIAL_ATTRS, TRIAL_ATTRS)
+        _check_types("trial user_attrs", attrs, {**TRIAL_ATTRS, **OPTIONAL_TRIAL_ATTRS}, TRIAL_ATTRS)
         value = float(value)
     else:
         if value is not None:
             raise ValueError(f"a FAIL trial has no value; got {value!r}")
         if not isinstance(attrs.get("error"), str) or not attrs["error"]:
             raise ValueError("a FAIL trial needs user_attrs['error'] (text saying what went wrong)")
-        _check_types("trial user_attrs", attrs, TRIAL_ATTRS, ())
+        _check_types("trial user_attrs", attrs, {**TRIAL_ATTRS, **OPTIONAL_TRIAL_ATTRS}, ())
     steps = {}
     for step, v in intermediate.items():
         if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
@@ -259,53 +163,6 @@ def record_trial(
     study.add_trial(trial)
 
 
-# --- reading back what the write side needs -----------------------------------------------------
-
-
-def sweep_study_ids(conn: sa.Connection, sweep: str) -> dict[int, tuple[str, str]]:
-    """{study_id: (optimizer, schedule)} of the studies whose ``sweep`` attr is ``sweep``."""
-    sua = T.study_user_attributes
-    rows = conn.execute(
-        sa.select(sua.c.study_id, sua.c.key, sua.c.value_json).where(sua.c.key.in_(("sweep", "optimizer", "schedule")))
-    ).all()
-    by_study: dict[int, dict[str, Any]] = {}
-    for study_id, key, value_json in rows:
-        by_study.setdefault(study_id, {})[key] = json.loads(value_json)
-    return {
-        sid: (a.get("optimizer"), a.get("schedule"))
-        for sid, a in by_study.items()
-        if a.get("sweep") == sweep
-    }
-
-
-def completed_points(storage: optuna.storages.BaseStorage, sweep: str) -> set[GridPoint]:
-    """Grid points with at least one COMPLETE trial in any study of ``sweep`` (for resuming).
-
-    One SQL query over Optuna's tables (params pivoted with a GROUP BY), no FrozenTrial built.
-    An unknown sweep gives an empty set: nothing of it is complete.
-    """
-    tr, tp = T.trials, T.trial_params
-    with storage.engine.connect() as conn:
-        studies = sweep_study_ids(conn, sweep)
-        if not studies:
-            return set()
-        cols = [sa.func.max(sa.case((tp.c.param_name == p, tp.c.param_value))).label(p) for p in PARAMS]
-        query = (
-            sa.select(tr.c.study_id, *cols)
-            .select_from(tr.join(tp, tp.c.trial_id == tr.c.trial_id))
-            .where(tr.c.study_id.in_(list(studies)), T.state_is(tr.c.state, "COMPLETE"))
-            .group_by(tr.c.trial_id, tr.c.study_id)
-        )
-        rows = conn.execute(query).all()
-    points = set()
-    for study_id, lr, wd_norm, budget, seed in rows:
-        if None in (lr, wd_norm, budget, seed):
-            continue  # not a Basin trial (params missing)
-        optimizer, schedule = studies[study_id]
-        points.add(GridPoint(optimizer, schedule, float(lr), float(wd_norm), int(round(budget)), int(round(seed))))
-    return points
-
-
 def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
     """Delete every study of ``sweep`` with all its trials, in one transaction; returns the count.
 
@@ -317,11 +174,11 @@ def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
         ids = list(sweep_study_ids(conn, sweep))
         if not ids:
             raise UnknownNameError(f"no sweep named {sweep!r} to delete")
-        trial_ids = sa.select(T.trials.c.trial_id).where(T.trials.c.study_id.in_(ids))
-        for table in T.TRIAL_CHILDREN:
+        trial_ids = sa.select(tables.trials.c.trial_id).where(tables.trials.c.study_id.in_(ids))
+        for table in tables.TRIAL_CHILDREN:
             conn.execute(sa.delete(table).where(table.c.trial_id.in_(trial_ids)))
-        conn.execute(sa.delete(T.trials).where(T.trials.c.study_id.in_(ids)))
-        for table in T.STUDY_CHILDREN:
+        conn.execute(sa.delete(tables.trials).where(tables.trials.c.study_id.in_(ids)))
+        for table in tables.STUDY_CHILDREN:
             conn.execute(sa.delete(table).where(table.c.study_id.in_(ids)))
-        conn.execute(sa.delete(T.studies).where(T.studies.c.study_id.in_(ids)))
+        conn.execute(sa.delete(tables.studies).where(tables.studies.c.study_id.in_(ids)))
     return len(ids)

@@ -29,7 +29,9 @@ from pathlib import Path
 import optuna
 
 from storage.connect import open_storage
-from storage.record import completed_points, ensure_study, grid_distributions, record_trial
+from storage.record import ensure_study, grid_distributions, record_trial
+from storage.schema import trial_record
+from storage.sql import completed_points
 from study.spec import Point, SpecError, SweepSpec, spec_dict
 
 # Tune's automatic CSV/JSON/TensorBoard loggers cost time per result and we never read them.
@@ -91,34 +93,17 @@ class Recorder:
         """Record a finished run; returns whether it diverged."""
         study = self.studies[(point.optimizer, point.schedule)]
         last = epochs[-1]
-        diverged = bool(last.get("diverged"))
-        ends = [r["epoch"] for r in epochs if r.get("period_end")]
-        # SuppFigure 1: the solution just before a restart is the recommended one.
-        recommended = ends[-1] if ends and not diverged else last["epoch"]
-        value = next(r["test_error"] for r in epochs if r["epoch"] == recommended)
-        curve = lambda key: [r.get(key) for r in epochs]  # noqa: E731
-        record_trial(
-            study, point, self.distributions[point.optimizer], state="COMPLETE", value=value,
-            intermediate={r["epoch"]: r["test_error"] for r in epochs},
-            user_attrs={
-                "train_loss": curve("train_loss"), "train_error": curve("train_error"),
-                "test_error": curve("test_error"), "test_loss": curve("test_loss"), "eta": curve("eta"),
-                "wd_per_epoch": curve("wd"), "diverged": diverged, "wd": epochs[0]["wd"],
-                "seconds": last["seconds"], "node": last.get("node", ""), "node_id": last.get("node_id", ""),
-                "worker_pid": last.get("worker_pid", 0),
-                "device": last.get("device", ""), "code_version": self.version,
-                "restart_epochs": ends, "recommended_epoch": recommended,
-                "optimizer": point.optimizer, "schedule": point.schedule,
-            },
-        )
-        return diverged
+        rec = trial_record(epochs, code_version=self.version, node_id=last.get("node_id", ""),
+                           worker_pid=int(last.get("worker_pid", 0)))
+        record_trial(study, point, self.distributions[point.optimizer], state="COMPLETE", value=rec.value,
+                     intermediate=rec.intermediate, user_attrs=rec.user_attrs)
+        return bool(rec.user_attrs["diverged"])
 
     def fail(self, point: Point, error: str, node: str = "") -> None:
         study = self.studies[(point.optimizer, point.schedule)]
         record_trial(
             study, point, self.distributions[point.optimizer], state="FAIL", value=None,
-            intermediate={}, user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version,
-                                         "optimizer": point.optimizer, "schedule": point.schedule},
+            intermediate={}, user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version},
         )
 
 
@@ -208,31 +193,33 @@ def check_resources(spec: SweepSpec) -> None:
         )
 
 
-#: (B, classes) of the file-based data sets, for a driver host that does not hold the files itself.
-KNOWN_SIZES = {"cifar10": (50000, 10), "cifar100": (50000, 100), "imagenet32": (1281167, 1000)}
+#: (B, n_test, classes) of the file-based data sets, for a driver host that does not hold the files itself.
+KNOWN_SIZES = {"cifar10": (50000, 10000, 10), "cifar100": (50000, 10000, 100), "imagenet32": (1281167, 50000, 1000)}
 
 
-def dataset_size(spec: SweepSpec) -> tuple[int, int]:
-    """(B, classes) of the spec's data set: loaded when it is on this host, else the published sizes."""
+def dataset_size(spec: SweepSpec):
+    """The ``trainers.run.DatasetInfo`` of the spec's data set: loaded when it is on this host, else
+    the published sizes."""
     from trainers.data import DataError
-    from trainers.run import RunConfig, dataset_info
+    from trainers.run import DatasetInfo, RunConfig, dataset_info
 
     try:
         return dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir))
     except DataError:
         if spec.dataset in KNOWN_SIZES:
-            return KNOWN_SIZES[spec.dataset]
+            return DatasetInfo(*KNOWN_SIZES[spec.dataset])
         raise
 
 
 def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
-    n_train, num_classes = dataset_size(spec)
+    info = dataset_size(spec)
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
             attrs = {
                 "sweep": spec.name, "optimizer": opt_name, "schedule": sched.name, "dataset": spec.dataset,
-                "model": spec.model, "batch_size": spec.batch_size, "n_train": n_train, "num_classes": num_classes,
+                "model": spec.model, "batch_size": spec.batch_size, "n_train": info.n_train, "n_test": info.n_test,
+                "num_classes": info.num_classes, "chance": info.chance,
                 "schedule_params": sched.params,
                 "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
                 "basin_version": version,
@@ -244,7 +231,7 @@ def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
 
 
 def missing_points(spec: SweepSpec, rdb) -> list[Point]:
-    done = {p.key() for p in completed_points(rdb, spec.name)}
+    done = {p.key() for p in completed_points(rdb.engine, spec.name)}
     return [p for p in spec.points() if p.key() not in done]
 
 

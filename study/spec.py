@@ -38,8 +38,11 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from storage.record import GridPoint as Point
+from storage.schema import GridPoint as Point
 from trainers import data, models, optim, schedules
+from trainers.run import RunConfig
+
+_RUN = RunConfig()  # the defaults of a run, one source for `basin train`, the spec and the API
 
 
 class SpecError(ValueError):
@@ -77,10 +80,10 @@ def _grid_values(value: list[float] | LogGrid, field: str) -> list[float]:
 class OptimizerGrid(_Strict):
     lr: list[float] | LogGrid
     wd_norm: list[float] | LogGrid
-    momentum: float = 0.9
-    momentum_form: Literal["paper", "torch"] = "paper"
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
+    momentum: float = _RUN.momentum
+    momentum_form: Literal["paper", "torch"] = _RUN.momentum_form
+    betas: tuple[float, float] = _RUN.betas
+    eps: float = _RUN.eps
 
     @field_validator("lr", "wd_norm")
     @classmethod
@@ -98,10 +101,6 @@ class ScheduleSpec(BaseModel):
     def params(self) -> dict:
         return dict(self.model_extra or {})
 
-    @property
-    def label(self) -> str:
-        return self.name
-
 
 class Resources(_Strict):
     cpus: float = Field(default=1.0, gt=0)
@@ -112,7 +111,7 @@ class SweepSpec(_Strict):
     name: str = Field(min_length=1)
     dataset: str
     model: str
-    batch_size: int = Field(default=128, ge=1)
+    batch_size: int = Field(default=_RUN.batch_size, ge=1)
     budgets: list[int]
     seeds: list[int] = [0]
     data_dir: str | None = None

@@ -42,7 +42,6 @@ import torch
 
 OPTIMIZERS = ("sgd", "sgdw", "adam", "adamw", "adamw-torch")
 MOMENTUM_FORMS = ("paper", "torch")
-DECOUPLED = frozenset({"sgdw", "adamw", "adamw-torch"})
 
 
 def schedule_multiplier(group: dict) -> float:

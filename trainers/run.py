@@ -127,10 +127,28 @@ def _load_dataset(name: str, data_dir: str | None, download: bool) -> data_mod.D
     return data_mod.load(name, data_dir=data_dir, download=download)
 
 
-def dataset_info(config: RunConfig) -> tuple[int, int]:
-    """(B, classes) of the run's data set: the B of λ = λ_norm·√(b/(B·T)), and chance = 1 − 1/classes."""
+def chance_error(num_classes: int) -> float:
+    """The error of guessing, 1 − 1/C: what a diverged run records (the worst cell of a heatmap)."""
+    return 1.0 - 1.0 / num_classes
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a sweep records about its data set: B (of λ = λ_norm·√(b/(B·T))), n_test, C, chance."""
+
+    n_train: int
+    n_test: int
+    num_classes: int
+
+    @property
+    def chance(self) -> float:
+        return chance_error(self.num_classes)
+
+
+def dataset_info(config: RunConfig) -> DatasetInfo:
+    """The :class:`DatasetInfo` of the run's data set (loaded once per process)."""
     ds = _load_dataset(config.dataset, config.data_dir, config.download)
-    return ds.n_train, ds.num_classes
+    return DatasetInfo(ds.n_train, int(ds.x_test.shape[0]), ds.num_classes)
 
 
 def _evaluate(model, ds, batch_size: int, amp: bool) -> tuple[float, float]:
@@ -177,7 +195,7 @@ def train(config: RunConfig) -> Iterator[EpochResult]:
     sched = schedules.torch_scheduler(opt, schedule, spe)
     group = opt.param_groups[0]
     generator = torch.Generator().manual_seed(config.seed)
-    chance = 1.0 - 1.0 / ds.num_classes
+    chance = chance_error(ds.num_classes)
     bound = DIVERGENCE_FACTOR * math.log(ds.num_classes)
     node, dev_name = socket.gethostname(), str(device)
 

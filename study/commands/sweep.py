@@ -57,14 +57,16 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from storage.connect import default_url, safe_url
+    from storage.errors import StorageError
     from study.driver import run_sweep
+    from trainers.data import DataError
 
     url = args.storage or default_url()
     try:
         summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
                             quiet=args.quiet, limit=args.limit)
-    except SpecError as exc:
-        print(f"basin sweep: error: {exc}", file=sys.stderr)
+    except (SpecError, StorageError, DataError) as exc:  # a bad spec, a storage it cannot use, data it cannot load
+        print(f"basin sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     if summary["run"] == 0:
         print(f"sweep {spec.name}: all {summary['total']} points already complete in {safe_url(url)}; "

@@ -6,8 +6,14 @@ import argparse
 import json
 import sys
 
+import dataclasses
+
 from trainers import data, models, optim, schedules
-from trainers.run import RunConfig, train
+from trainers.run import RunConfig, resolve_device, train
+
+#: The defaults of every option: RunConfig's own (one source for `basin train`, the spec and the API).
+DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
+SCHEDULE_OPTIONS = ("t0", "t_mult", "eta_min", "milestones", "factor")
 
 
 def register(subparsers) -> None:
@@ -16,20 +22,21 @@ def register(subparsers) -> None:
         help="train one configuration and print per-epoch results",
         description="Train one configuration. With --json, stdout holds one JSON object per epoch and nothing else.",
     )
-    p.add_argument("--dataset", default="digits", choices=data.DATASETS)
-    p.add_argument("--model", default="cnn", choices=models.MODELS)
-    p.add_argument("--optimizer", default="adamw", choices=optim.OPTIMIZERS)
-    p.add_argument("--lr", type=float, default=1e-3, help="initial learning rate α")
-    p.add_argument("--wd-norm", type=float, default=0.025, help="normalised weight decay λ_norm")
-    p.add_argument("--schedule", default="cosine", choices=schedules.SCHEDULES)
-    p.add_argument("--epochs", type=int, default=10, help="budget in epochs")
-    p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--data-dir", default=None, help="folder holding file-based data sets (cifar*, imagenet32)")
+    d = DEFAULTS
+    p.add_argument("--dataset", default=d["dataset"], choices=data.DATASETS)
+    p.add_argument("--model", default=d["model"], choices=models.MODELS)
+    p.add_argument("--optimizer", default=d["optimizer"], choices=optim.OPTIMIZERS)
+    p.add_argument("--lr", type=float, default=d["lr"], help="initial learning rate α")
+    p.add_argument("--wd-norm", type=float, default=d["wd_norm"], help="normalised weight decay λ_norm")
+    p.add_argument("--schedule", default=d["schedule"], choices=schedules.SCHEDULES)
+    p.add_argument("--epochs", type=int, default=d["epochs"], help="budget in epochs")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--device", default=d["device"], help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--data-dir", default=d["data_dir"], help="folder holding file-based data sets (cifar*, imagenet32)")
     p.add_argument("--download", action="store_true", help="download cifar10/cifar100 into --data-dir if missing")
-    p.add_argument("--momentum", type=float, default=0.9, help="β₁ of SGD/SGDW")
-    p.add_argument("--momentum-form", default="paper", choices=optim.MOMENTUM_FORMS)
+    p.add_argument("--momentum", type=float, default=d["momentum"], help="β₁ of SGD/SGDW")
+    p.add_argument("--momentum-form", default=d["momentum_form"], choices=optim.MOMENTUM_FORMS)
     p.add_argument("--t0", type=float, default=None, help="warm restarts: first period T_0 in epochs")
     p.add_argument("--t-mult", type=float, default=None, help="warm restarts: period multiplier T_mult")
     p.add_argument("--eta-min", type=float, default=None, help="cosine / warm restarts: η_min")
@@ -41,8 +48,8 @@ def register(subparsers) -> None:
 
 
 def schedule_params(args: argparse.Namespace) -> dict:
-    names = {"t0": "t0", "t_mult": "t_mult", "eta_min": "eta_min", "milestones": "milestones", "factor": "factor"}
-    return {key: getattr(args, attr) for attr, key in names.items() if getattr(args, attr) is not None}
+    """The schedule options given on the command line (the schedule's own defaults fill the rest)."""
+    return {key: getattr(args, key) for key in SCHEDULE_OPTIONS if getattr(args, key) is not None}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
             batch_size=args.batch_size, seed=args.seed, device=args.device, data_dir=args.data_dir,
             download=args.download, momentum=args.momentum, momentum_form=args.momentum_form, compile=args.compile,
         )
+        resolve_device(config.device)  # a device this machine lacks: one line now, not a traceback mid-run
     except ValueError as exc:
         print(f"basin train: error: {exc}", file=sys.stderr)
         return 2

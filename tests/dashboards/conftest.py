@@ -4,7 +4,7 @@ sweep run by the real CLI for the browser test. Nothing is mocked.
 
 PostgreSQL is ``$BASIN_TEST_PG_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test); its
 data are isolated by unique sweep names and deleted with ``storage.delete_sweep`` afterwards. When it
-is unreachable the PostgreSQL tests are skipped with the reason — under ``CI=true`` they fail instead.
+is unreachable the PostgreSQL tests follow the suite's one rule (:func:`tests.conftest.require`).
 """
 
 from __future__ import annotations
@@ -21,33 +21,21 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import optuna
 import pytest
 
 import storage
-from storage.testing import PG_TEST_URL, pg_unreachable_reason
+from storage.testing import PG_TEST_URL
+from tests.conftest import UNDER_CI, require, require_pg
 from tests.dashboards.planted import LRS, WDS, paper_sweep, record_sweep
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 BASIN = str(BIN / "basin")
-UNDER_CI = os.environ.get("CI", "").lower() == "true"
 #: A sweep name that is HTML with JavaScript in it: it must be shown as text everywhere.
 EVIL = '<img src=x onerror="alert(1)">'
 #: The "means" sweep: 3 seeds at one cell, plus a re-run of seed 0 (the latest COMPLETE counts).
 MEANS_VALUES = {0: 0.30, 1: 0.20, 2: 0.10}
 MEANS_RERUN = 0.40  # seed 0 recorded again later: the cell mean is (0.40 + 0.20 + 0.10) / 3
-
-
-def require(reason: str | None) -> None:
-    """Skip with ``reason`` — or fail, under CI=true, where every test must run."""
-    if reason is None:
-        return
-    if UNDER_CI:
-        pytest.fail(f"{reason} (CI=true: this test must run here)")
-    pytest.skip(reason)
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -107,7 +95,7 @@ def sqlite_db(tmp_path_factory) -> tuple[str, Names]:
 @pytest.fixture(scope="session")
 def pg_db() -> tuple[str, Names]:
     """The shared PostgreSQL test database with this session's planted sweeps (deleted afterwards)."""
-    require(pg_unreachable_reason(PG_TEST_URL))
+    require_pg()
     tag = uuid.uuid4().hex[:8]
     names = Names(paper=f"dash-{tag}-paper", other=f"dash-{tag}-b", evil=f"{EVIL} {tag}", means=f"dash-{tag}-means")
     try:

@@ -1,4 +1,4 @@
-"""Synthetic but realistic sweeps for the dashboard's tests, written through storage's real write API.
+"""Synthetic but realistic sweeps for the dashboard's tests, written by :mod:`tests.planted`.
 
 A *planted basin*: the final test error of (optimizer, α, λ_norm, T, seed) is a bowl whose valley
 lies on the diagonal α·λ_norm = const for the L2 variants (SGD, Adam) and along λ_norm = 0.05 for
@@ -10,12 +10,10 @@ restarts); runs at the largest α and λ_norm diverge (chance error, short lists
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
 
-import storage
+from tests import planted
 
-CHANCE = 0.9  # 10 classes
-BATCH, N_TRAIN = 128, 4000
+N_TRAIN = 4000  # MNIST-1D's training set
 
 
 def planted_error(optimizer: str, lr: float, wd_norm: float, budget: int, seed: int) -> float:
@@ -30,114 +28,15 @@ def planted_error(optimizer: str, lr: float, wd_norm: float, budget: int, seed: 
     return min(max(err, 0.01), 0.85)
 
 
-def restart_epochs(schedule: str, budget: int) -> list[int]:
-    """Epochs ending a restart period: T₀ = 1, T_mult = 2 under warm restarts (1, 3, 7, …)."""
-    if schedule != "warm-restarts":
-        return [budget]
-    out, end, period = [], 1, 1
-    while end <= budget:
-        out.append(end)
-        period *= 2
-        end += period
-    return out
-
-
-def run_record(optimizer: str, schedule: str, lr: float, wd_norm: float, budget: int, seed: int, *,
-               diverged: bool) -> tuple[float, dict, dict]:
-    """(value, user attrs, intermediate values) of one run as the sweep driver records it."""
-    wd = wd_norm * math.sqrt(BATCH / (N_TRAIN * budget))
-    if diverged:
-        attrs = {"train_loss": [2.3, 1e6], "train_error": [0.9, 0.9], "test_error": [0.9, CHANCE],
-                 "test_loss": [2.3, 1e6], "eta": [1.0, 0.9], "wd_per_epoch": [wd, wd]}
-        value = CHANCE
-    else:
-        final = planted_error(optimizer, lr, wd_norm, budget, seed)
-        restarts = restart_epochs(schedule, budget)
-        test, train, eta = [], [], []
-        for epoch in range(1, budget + 1):
-            trend = math.exp(-3.0 * epoch / budget)
-            if schedule == "warm-restarts":  # each period ends lower; the schedule restarts high
-                start = max([0] + [r for r in restarts if r < epoch])
-                period = next((r for r in restarts if r >= epoch), budget) - start
-                phase = (epoch - start) / max(period, 1)
-                err = final + (0.5 - final) * (trend - math.exp(-3.0 * max(restarts) / budget)) + 0.04 * (1 - phase)
-            else:
-                phase = epoch / budget
-                err = final + (0.6 - final) * trend * (1 - phase)
-            test.append(round(min(err, 0.9), 6))
-            bump = 0.08 * (1 - phase) if schedule == "warm-restarts" else 0.0
-            train.append(round(2.0 * final + 2.2 * trend + bump, 6))
-            eta.append(round(0.5 * (1 + math.cos(math.pi * phase)), 6))
-        if schedule == "warm-restarts":
-            final = test[max(restarts) - 1]  # the error at the end of the last complete period
-        else:
-            test[-1] = final
-        attrs = {"train_loss": train, "train_error": [round(0.8 * t / 2.3, 6) for t in train], "test_error": test,
-                 "test_loss": [round(2.0 * t, 6) for t in test], "eta": eta, "wd_per_epoch": [wd] * budget}
-        value = final
-    attrs.update(diverged=diverged, wd=wd, seconds=3.5, node="127.0.0.1", device="cpu", code_version="test",
-                 restart_epochs=restart_epochs(schedule, budget) if not diverged else [])
-    intermediate = {e: v for e, v in enumerate(attrs["test_error"], 1)}
-    return value, attrs, intermediate
-
-
-Pred = Callable[[str, float, float, int, int], bool]
-
-
-def record_sweep(
-    rdb,
-    sweep: str,
-    *,
-    optimizers: Iterable[str],
-    schedules: Iterable[str],
-    lrs: Iterable[float],
-    wd_norms: Iterable[float],
-    budgets: Iterable[int],
-    seeds: Iterable[int] = (0,),
-    diverge: Pred | None = None,
-    fail: Pred | None = None,
-    skip: Pred | None = None,
-    value: Callable[..., float] | None = None,
-) -> int:
-    """Record the grid of every (optimizer, schedule) study (``skip``ped points are left out, as in a
-    sweep still running); returns the number of trials recorded."""
-    lrs, wd_norms, budgets, seeds = (list(v) for v in (lrs, wd_norms, budgets, seeds))
-    dists = storage.grid_distributions(lrs, wd_norms, budgets, seeds)
-    grid_size = len(lrs) * len(wd_norms) * len(budgets) * len(seeds)
-    n = 0
-    for optimizer in optimizers:
-        for schedule in schedules:
-            attrs = {"dataset": "mnist1d", "model": "cnn", "batch_size": BATCH, "n_train": N_TRAIN, "num_classes": 10,
-                     "schedule_params": {"t0": 1, "t_mult": 2} if schedule == "warm-restarts" else {},
-                     "grid_size": grid_size, "spec": {"synthetic": True}, "basin_version": "test"}
-            study = storage.ensure_study(rdb, sweep=sweep, optimizer=optimizer, schedule=schedule, attrs=attrs)
-            for lr in lrs:
-                for wd_norm in wd_norms:
-                    for budget in budgets:
-                        for seed in seeds:
-                            point = storage.GridPoint(optimizer, schedule, lr, wd_norm, budget, seed)
-                            args = (optimizer, lr, wd_norm, budget, seed)
-                            if skip is not None and skip(*args):
-                                continue
-                            n += 1
-                            if fail is not None and fail(*args):
-                                storage.record_trial(study, point, dists, state="FAIL", value=None, intermediate={},
-                                                     user_attrs={"error": "RuntimeError: synthetic worker failure"})
-                                continue
-                            div = diverge is not None and diverge(*args)
-                            v, user_attrs, inter = run_record(optimizer, schedule, lr, wd_norm, budget, seed,
-                                                              diverged=div)
-                            if value is not None and not div:
-                                v = value(*args)
-                                user_attrs["test_error"][-1] = v
-                                inter[len(user_attrs["test_error"])] = v
-                            storage.record_trial(study, point, dists, state="COMPLETE", value=v,
-                                                 intermediate=inter, user_attrs=user_attrs)
-    return n
-
-
 LRS = [2.0**k for k in (-9, -8, -7, -6)]
 WDS = [0.05 * 2.0**k for k in (-2, -1, 0, 1)]
+
+
+def record_sweep(rdb, sweep: str, *, value=None, **kw) -> int:
+    """:func:`tests.planted.record_sweep` on MNIST-1D-like studies, realistic curves, the planted basin
+    (``value(optimizer, α, λ_norm, T, seed)`` overrides the final error)."""
+    return planted.record_sweep(rdb, sweep, error=value or planted_error, curves="realistic", dataset="mnist1d",
+                                model="cnn", n_train=N_TRAIN, **kw)
 
 
 def paper_sweep(rdb, name: str) -> None:

@@ -19,7 +19,6 @@ import storage
 from dashboards import figures, page_anytime, page_basins, page_budgets, page_curves, page_schedules, pagekit
 from dashboards.data import Source
 from dashboards.figures import BEST, COUPLING, DIVERGED, TOP10, ColorSpec
-from dashboards.panels import fitted_slope
 from dashboards.selection import encode, parse
 from dashboards.text import axis_labels, esc, value_label
 from tests.dashboards.conftest import EVIL, MEANS_RERUN, MEANS_VALUES
@@ -88,7 +87,7 @@ def test_top10_best_diverged_and_the_coupling_line_are_drawn(source, names):
         line = on(COUPLING)[0]
         c = panels[opt].coupling
         drawn = (line["y"][1] - line["y"][0]) / (line["x"][1] - line["x"][0])
-        assert drawn == pytest.approx(c.slope) == pytest.approx(fitted_slope(grid))
+        assert drawn == pytest.approx(c.slope) == pytest.approx(storage.analysis.slope(*storage.basin_shape.argmin_points(grid)))
         assert c.verdict == ("coupled" if opt in ("sgd", "adam") else "decoupled")
         assert c == answers[opt]  # the same fit as storage.coupling's answer, interval included
 

@@ -3,41 +3,29 @@
 PostgreSQL is ``$BASIN_TEST_PG_URL`` (default postgresql+psycopg://postgres@127.0.0.1:5432/test).
 Tests run inside a schema created for this session and dropped at its end, so they never touch
 other tables of the shared database; tests that need an empty database get a schema of their own.
-When the server is unreachable the PostgreSQL variants are skipped with the reason — except
-under ``CI=true``, where they fail.
+When the server is unreachable the PostgreSQL variants follow the suite's one rule
+(:func:`tests.conftest.require`: skipped with the reason, failed under ``CI=true``).
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 
-import optuna
 import pytest
 
 from storage import delete_sweep, open_storage
 from storage.errors import UnknownNameError
-from storage.testing import PG_TEST_URL, pg_unreachable_reason, plant_sweep, scratch_schema
+from storage.testing import scratch_schema
+from tests.conftest import require_pg
+from tests.storage.planted import plant_sweep
 
 BACKENDS = ("sqlite", "postgresql")
-
-optuna.logging.set_verbosity(optuna.logging.WARNING)
-
-
-def _require_pg() -> None:
-    reason = pg_unreachable_reason(PG_TEST_URL)
-    if reason is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
 def pg_session_url():
     """A PostgreSQL URL whose search_path is a schema private to this test session."""
-    _require_pg()
-    with scratch_schema(PG_TEST_URL) as url:
+    with scratch_schema(require_pg()) as url:
         yield url
 
 
@@ -55,8 +43,7 @@ def fresh_url(request, tmp_path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'fresh.db'}"
         return
-    _require_pg()
-    with scratch_schema(PG_TEST_URL) as url:
+    with scratch_schema(require_pg()) as url:
         yield url
 
 
@@ -69,23 +56,23 @@ def sweep_name(request):
 @pytest.fixture
 def rdb(backend_url, sweep_name):
     """Writable storage on the session database; the test's sweep is deleted afterwards."""
-    storage = open_storage(backend_url)
-    yield storage
+    rdb = open_storage(backend_url)
+    yield rdb
     try:
-        delete_sweep(storage, sweep_name)
+        delete_sweep(rdb, sweep_name)
     except UnknownNameError:
         pass
-    storage.engine.dispose()
+    rdb.engine.dispose()
 
 
 @pytest.fixture(scope="session")
 def planted(backend_url):
     """(url, sweep) of the planted sweep, written once per backend per session."""
     sweep = f"planted-{uuid.uuid4().hex[:8]}"
-    storage = open_storage(backend_url)
-    plant_sweep(storage, sweep)
-    storage.engine.dispose()
+    rdb = open_storage(backend_url)
+    plant_sweep(rdb, sweep)
+    rdb.engine.dispose()
     yield backend_url, sweep
-    storage = open_storage(backend_url)
-    delete_sweep(storage, sweep)
-    storage.engine.dispose()
+    rdb = open_storage(backend_url)
+    delete_sweep(rdb, sweep)
+    rdb.engine.dispose()

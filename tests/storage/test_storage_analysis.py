@@ -49,7 +49,7 @@ def test_ranking_tie_break_is_documented_order():
 
 
 def test_grid_key_matches_normalise_float():
-    from storage.record import normalise_float
+    from storage.schema import normalise_float
 
     x = pd.Series([10**-2.5, 10**-2.5 * (1 + 1e-14), 0.1 + 0.2, 0.3])
     keys = analysis.grid_key(x)

@@ -20,7 +20,7 @@ from storage import (
     open_storage,
     record_trial,
 )
-from storage.testing import study_attrs, trial_attrs
+from tests.planted import study_attrs, trial_attrs
 
 
 def test_default_url_reads_environment(monkeypatch):

@@ -26,7 +26,8 @@ from storage import (
     open_storage,
     trials_frame,
 )
-from storage.testing import ALPHAS, LAMBDAS, raw_wd
+from tests.planted import raw_wd
+from tests.storage.planted import ALPHAS, LAMBDAS
 
 N_TRIALS = 25 + 25 + 18 + 3 + 18  # sgd/cosine, sgdw/cosine, adamw, adam, sgd/step (incl. a rerun and a retry)
 

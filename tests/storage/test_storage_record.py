@@ -11,7 +11,6 @@ import pytest
 
 from storage import (
     GridPoint,
-    completed_points,
     delete_sweep,
     ensure_study,
     grid_distributions,
@@ -21,7 +20,8 @@ from storage import (
     trials_frame,
 )
 from storage.errors import UnknownNameError
-from storage.testing import raw_wd, study_attrs, trial_attrs
+from storage.sql import completed_points
+from tests.planted import raw_wd, study_attrs, trial_attrs
 
 DISTS = grid_distributions([1e-3, 1e-2], [0.025, 0.1], [2, 4], [0, 1])
 
@@ -146,12 +146,12 @@ def test_completed_points_is_the_resume_set(rdb, sweep_name):
                  intermediate={}, user_attrs={"error": "x"})
     _complete(other, GridPoint("sgd", "cosine", 1e-2, 0.025, 2, 0))
     try:
-        done = completed_points(rdb, sweep_name)
+        done = completed_points(rdb.engine, sweep_name)
         assert done == written
         # Points rebuilt from a spec with float noise still match.
         spec_point = GridPoint("sgd", "cosine", 10 ** math.log10(1e-2), 0.1 * (1 + 2e-16), 4, 1)
         assert spec_point in done
-        assert completed_points(rdb, "no-such-sweep") == set()
+        assert completed_points(rdb.engine, "no-such-sweep") == set()
     finally:
         delete_sweep(rdb, sweep_name + "-other")
 
@@ -169,7 +169,7 @@ WRITER = r"""
 import sys, optuna
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 from storage import GridPoint, ensure_study, grid_distributions, open_storage, record_trial
-from storage.testing import study_attrs, trial_attrs
+from tests.planted import study_attrs, trial_attrs
 url, sweep, worker, n = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 rdb = open_storage(url)
 shared = ensure_study(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", attrs=study_attrs(grid_size=2 * n))
@@ -199,7 +199,7 @@ def test_concurrent_writers_lose_nothing(fresh_url, sweep_name):
     rdb = open_storage(fresh_url, read_only=True)
     expected = {GridPoint("sgd", "cosine", 1e-3, 0.05, 2, s) for s in range(2 * n)}
     expected |= {GridPoint("sgdw", f"w{w}", 1e-3, 0.05, 2, w * n + i) for w in range(2) for i in range(n)}
-    assert completed_points(rdb, sweep_name) == expected
+    assert completed_points(rdb.engine, sweep_name) == expected
     frame = trials_frame(rdb, sweep=sweep_name)
     assert len(frame) == 4 * n  # nothing lost, nothing doubled
     shared = frame[frame["optimizer"] == "sgd"]

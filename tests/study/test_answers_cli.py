@@ -13,7 +13,8 @@ import pandas as pd
 import pytest
 
 from storage import open_storage
-from storage.testing import PG_TEST_URL, pg_unreachable_reason, scratch_schema, write_panel
+from storage.testing import scratch_schema
+from tests.planted import write_panel
 from study.cli import main
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -180,13 +181,8 @@ def test_export_bad_input_writes_nothing(url, tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
 
 
-def test_best_json_on_postgresql(capsys):
-    reason = pg_unreachable_reason(PG_TEST_URL)
-    if reason:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (CI=true: PostgreSQL tests must run)")
-        pytest.skip(reason)
-    with scratch_schema(PG_TEST_URL) as pg_url:
+def test_best_json_on_postgresql(capsys, pg_url):
+    with scratch_schema(pg_url) as pg_url:
         rdb = open_storage(pg_url)
         write_panel(rdb, sweep=SWEEP, optimizer="adamw", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
                     seeds=[0], error=lambda a, w, b, s: 0.085 / b ** 0.25)

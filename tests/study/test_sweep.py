@@ -17,8 +17,8 @@ import optuna
 import pytest
 
 from storage.connect import open_storage
-from storage.record import completed_points, delete_sweep
-from storage.testing import PG_TEST_URL, pg_unreachable_reason
+from storage.record import delete_sweep
+from storage.sql import completed_points
 from study.spec import parse_spec
 
 pytestmark = pytest.mark.slow
@@ -111,13 +111,13 @@ def test_driver_killed_mid_sweep_resumes_without_duplicates(tmp_path):
                     storage = open_storage(url, read_only=True)
                 except Exception:
                     storage = None
-            if storage is not None and len(completed_points(storage, "crash")) >= 2:
+            if storage is not None and len(completed_points(storage.engine, "crash")) >= 2:
                 break
         assert proc.poll() is None, "the sweep finished before it could be killed; make it longer"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the driver and the local Ray it started
         proc.wait()
-    done_before = len(completed_points(open_storage(url, read_only=True), "crash"))
+    done_before = len(completed_points(open_storage(url, read_only=True).engine, "crash"))
     assert 2 <= done_before < 8
     out = sweep_cli(path, url)
     assert out.returncode == 0, out.stderr
@@ -177,7 +177,7 @@ def test_trial_that_raises_is_recorded_as_fail_and_the_sweep_goes_on(tmp_path):
     fails = [t for t in study.trials if t.state.name == "FAIL"]
     assert all("lr" in t.user_attrs["error"] and "ValueError" in t.user_attrs["error"] for t in fails)
     # a re-run retries only the failed points (they have no COMPLETE trial)
-    assert len(completed_points(open_storage(url, read_only=True), "raise")) == 2
+    assert len(completed_points(open_storage(url, read_only=True).engine, "raise")) == 2
 
 
 def _free_port() -> int:
@@ -237,16 +237,6 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path, two_node_cluster):
     assert len(study.trials) == 8 and all(t.state.name == "COMPLETE" for t in study.trials)
     nodes = {t.user_attrs["node_id"] for t in study.trials}
     assert len(nodes) == 2, nodes
-
-
-@pytest.fixture
-def pg_url():
-    reason = pg_unreachable_reason()
-    if reason:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL must be reachable under CI=true: {reason}")
-        pytest.skip(f"PostgreSQL unreachable: {reason}")
-    return PG_TEST_URL
 
 
 def test_two_sweeps_into_one_postgresql_database_at_once_lose_nothing(tmp_path, pg_url):

@@ -1,4 +1,8 @@
-"""Fast bulk read of per-trial rows from Optuna's tables: one row per trial, params and attrs pivoted.
+"""Every raw SQL read of Optuna's tables that Basin makes (the write side goes through Optuna's API).
+
+The bulk read behind every frame — :func:`fetch_trial_rows`, one row per trial, params and attrs
+pivoted — and the small reads: a study's grid axes, chosen attrs or intermediate values of chosen
+trials, the studies of a sweep, the grid points already complete (what a sweep resumes from).
 
 Optuna keeps trials in entity–attribute–value form: four ``trial_params`` rows and ~15
 ``trial_user_attributes`` rows (per-epoch lists included) per trial. Getting (α, λ_norm, T, seed,
@@ -20,16 +24,20 @@ keys); no caller text reaches it unescaped.
 from __future__ import annotations
 
 import io
+import json
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from storage.record import PARAMS
+from storage import tables
+from storage.schema import PARAMS, GridPoint
 
 #: Raw columns returned by :func:`fetch_trial_rows` before the attrs (a0, a1, ...).
 BASE_COLUMNS = ["trial_id", "study_id", "number", "state", *PARAMS, "value", "value_type"]
 _PG_WORK_MEM = "256MB"
+_IN_CHUNK = 900  # ids per IN (...) clause: below SQLite's variable limit on every build
 
 
 def _lit(text: str) -> str:
@@ -175,3 +183,102 @@ def _fetch_postgresql(engine: sa.Engine, where, attrs: list[str], columns: list[
     for col in text_cols:
         frame[col] = frame[col].where(frame[col].notna(), None)
     return frame
+
+
+# --- small reads ----------------------------------------------------------------------------------
+
+
+def fetch_attrs(engine: sa.Engine, trial_ids: Sequence[int], keys: Sequence[str]) -> dict[int, dict]:
+    """{trial_id: {key: decoded value}} for the given user-attr keys (chunked IN lists)."""
+    a = tables.trial_user_attributes
+    out: dict[int, dict] = {int(i): {} for i in trial_ids}
+    ids = list(out)
+    with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start:start + _IN_CHUNK]
+            rows = conn.execute(
+                sa.select(a.c.trial_id, a.c.key, a.c.value_json).where(a.c.trial_id.in_(chunk), a.c.key.in_(list(keys)))
+            )
+            for trial_id, key, value_json in rows:
+                out[trial_id][key] = json.loads(value_json)
+    return out
+
+
+def fetch_intermediate(engine: sa.Engine, trial_ids: Sequence[int]) -> dict[int, dict[int, float]]:
+    """{trial_id: {step: value}} of Optuna's intermediate values."""
+    iv = tables.trial_intermediate_values
+    out: dict[int, dict[int, float]] = {int(i): {} for i in trial_ids}
+    ids = list(out)
+    special = {"INF_POS": np.inf, "INF_NEG": -np.inf, "NAN": np.nan}
+    with engine.connect() as conn:
+        for start in range(0, len(ids), _IN_CHUNK):
+            chunk = ids[start:start + _IN_CHUNK]
+            rows = conn.execute(
+                sa.select(iv.c.trial_id, iv.c.step, iv.c.intermediate_value,
+                          sa.cast(iv.c.intermediate_value_type, sa.String)).where(iv.c.trial_id.in_(chunk))
+            )
+            for trial_id, step, value, kind in rows:
+                out[trial_id][int(step)] = special.get(kind, value)
+    return out
+
+
+def study_attr_rows(engine: sa.Engine, keys: Sequence[str]) -> list[tuple[int, str, str | None, str | None]]:
+    """(study_id, study_name, key, value_json) of every study, one row per wanted attr it has
+    (one row with key None for a study that has none of them)."""
+    s, a = tables.studies, tables.study_user_attributes
+    query = (
+        sa.select(s.c.study_id, s.c.study_name, a.c.key, a.c.value_json)
+        .select_from(s.outerjoin(a, sa.and_(a.c.study_id == s.c.study_id, a.c.key.in_(list(keys)))))
+    )
+    with engine.connect() as conn:
+        return [tuple(r) for r in conn.execute(query).all()]
+
+
+def sweep_study_ids(conn: sa.Connection, sweep: str) -> dict[int, tuple[str, str]]:
+    """{study_id: (optimizer, schedule)} of the studies whose ``sweep`` attr is ``sweep``."""
+    sua = tables.study_user_attributes
+    rows = conn.execute(
+        sa.select(sua.c.study_id, sua.c.key, sua.c.value_json).where(sua.c.key.in_(("sweep", "optimizer", "schedule")))
+    ).all()
+    by_study: dict[int, dict] = {}
+    for study_id, key, value_json in rows:
+        by_study.setdefault(study_id, {})[key] = json.loads(value_json)
+    return {
+        sid: (a.get("optimizer"), a.get("schedule"))
+        for sid, a in by_study.items()
+        if a.get("sweep") == sweep
+    }
+
+
+def points_in_state(engine: sa.Engine, sweep: str, *states: str) -> dict[GridPoint, list[int]]:
+    """{grid point: [trial ids]} of the trials of ``sweep`` in one of ``states`` (e.g. COMPLETE).
+
+    One SQL query over Optuna's tables (params pivoted with a GROUP BY), no FrozenTrial built.
+    An unknown sweep gives an empty dict.
+    """
+    tr, tp = tables.trials, tables.trial_params
+    with engine.connect() as conn:
+        studies = sweep_study_ids(conn, sweep)
+        if not studies:
+            return {}
+        cols = [sa.func.max(sa.case((tp.c.param_name == p, tp.c.param_value))).label(p) for p in PARAMS]
+        query = (
+            sa.select(tr.c.trial_id, tr.c.study_id, *cols)
+            .select_from(tr.join(tp, tp.c.trial_id == tr.c.trial_id))
+            .where(tr.c.study_id.in_(list(studies)), tables.state_is(tr.c.state, *states))
+            .group_by(tr.c.trial_id, tr.c.study_id)
+        )
+        rows = conn.execute(query).all()
+    points: dict[GridPoint, list[int]] = {}
+    for trial_id, study_id, lr, wd_norm, budget, seed in rows:
+        if None in (lr, wd_norm, budget, seed):
+            continue  # not a Basin trial (params missing)
+        optimizer, schedule = studies[study_id]
+        point = GridPoint(optimizer, schedule, float(lr), float(wd_norm), int(round(budget)), int(round(seed)))
+        points.setdefault(point, []).append(int(trial_id))
+    return points
+
+
+def completed_points(engine: sa.Engine, sweep: str) -> set[GridPoint]:
+    """Grid points of ``sweep`` with at least one COMPLETE trial (what a sweep resumes from)."""
+    return set(points_in_state(engine, sweep, "COMPLETE"))

@@ -1,0 +1,185 @@
+"""What Basin records, declared once: the grid point, the study name, and every user attr.
+
+Symbols as in the paper: α the initial learning rate (param ``lr``), λ_norm the normalised weight
+decay (param ``wd_norm``), λ = λ_norm·√(b/(B·T)) the raw decay (user attr ``wd``), T the budget in
+epochs (param ``budget``), η_t the schedule multiplier (user attr ``eta``).
+
+Layout of a sweep in an Optuna database:
+
+* one study per (sweep, optimizer, schedule), named :func:`study_name`, direction minimise, with
+  the :data:`STUDY_ATTRS` user attrs (the data set, B, C, n_test, the chance level, the spec);
+* one trial per grid point (:class:`GridPoint`), params :data:`PARAMS`, value = the final test
+  error (:func:`trial_record` says which epoch is "final"), intermediate values = the test error
+  per epoch, and the :data:`TRIAL_ATTRS` user attrs.
+
+The write side (:mod:`storage.record`) validates against these declarations; the read side
+(:mod:`storage.frames`, :mod:`storage.exports`) decodes the attrs named here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+STATES = ("COMPLETE", "FAIL")
+PARAMS = ("lr", "wd_norm", "budget", "seed")
+
+#: Study user attrs every study must carry, with their types (ensure_study checks them).
+STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
+    "sweep": str,
+    "optimizer": str,
+    "schedule": str,
+    "dataset": str,
+    "model": str,
+    "batch_size": int,  # b
+    "n_train": int,  # B, the training points (after any validation split)
+    "n_test": int,  # test-set size: the n of the binomial test-set noise of every error
+    "num_classes": int,  # C
+    "chance": (int, float),  # the value a diverged run records: chance error 1 − 1/C
+    "schedule_params": dict,
+    "grid_size": int,
+    "spec": dict,
+    "basin_version": str,
+}
+
+#: Per-epoch list attrs of a COMPLETE trial (one entry per epoch run; a diverged run's lists end early).
+LIST_ATTRS = ("train_loss", "train_error", "test_error", "test_loss", "eta", "wd_per_epoch")
+
+#: Trial user attrs a COMPLETE trial must carry (a FAIL trial needs only ``error``).
+TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
+    **{key: list for key in LIST_ATTRS},
+    "diverged": bool,
+    "wd": (int, float),  # raw λ at the first step
+    "seconds": (int, float),  # wall time of the run
+    "node": str,  # host name
+    "device": str,
+    "code_version": str,
+    "restart_epochs": list,  # epochs that end a restart period (SuppFigure 1's recommended solutions)
+}
+
+#: Trial user attrs written when known, read by exports (and the answers that need them).
+OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
+    "error": str,  # FAIL: what went wrong
+    "recommended_epoch": int,  # the epoch whose test error is the trial's value
+    "node_id": str,  # Ray node id
+    "worker_pid": int,  # the Ray worker process (shows actor reuse)
+}
+
+#: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
+FRAME_ATTRS = ("diverged", "wd", "seconds", "node", "error")
+#: Every scalar attr Basin records: what exports carry.
+SCALAR_ATTRS = (*FRAME_ATTRS, "device", "code_version", "recommended_epoch", "node_id", "worker_pid")
+
+_SIGNIFICANT_DIGITS = 12
+
+
+def normalise_float(x: float) -> float:
+    """``x`` rounded to 12 significant digits: the identity of a grid coordinate.
+
+    α = 2⁻⁷ from a spec and the float read back from the database (or computed as 10**-2.1 on
+    another machine) agree to far more than 12 digits, so they map to the same key.
+    """
+    x = float(x)
+    return float(f"{x:.{_SIGNIFICANT_DIGITS}g}") if math.isfinite(x) else x
+
+
+@dataclass(frozen=True, eq=False)
+class GridPoint:
+    """One grid point of a sweep: (optimizer, schedule, α, λ_norm, budget T, seed).
+
+    Equality and hashing go through :meth:`key`, which rounds α and λ_norm to 12 significant
+    digits, so a point read back from the database equals the point built from the spec.
+    The exact floats are kept (and recorded) as given.
+    """
+
+    optimizer: str
+    schedule: str
+    lr: float
+    wd_norm: float
+    budget: int
+    seed: int
+
+    def key(self) -> tuple[str, str, float, float, int, int]:
+        return (
+            self.optimizer,
+            self.schedule,
+            normalise_float(self.lr),
+            normalise_float(self.wd_norm),
+            int(self.budget),
+            int(self.seed),
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GridPoint) and self.key() == other.key()
+
+    def __hash__(self) -> int:
+        return hash(self.key())
+
+    def params(self) -> dict[str, float | int]:
+        """The Optuna params of this point: ``lr``, ``wd_norm``, ``budget``, ``seed``."""
+        return {"lr": float(self.lr), "wd_norm": float(self.wd_norm), "budget": int(self.budget), "seed": int(self.seed)}
+
+
+def study_name(sweep: str, optimizer: str, schedule: str) -> str:
+    """``"{sweep}/{optimizer}/{schedule}"``; optimizer and schedule may not contain ``/``."""
+    for label, value in (("sweep", sweep), ("optimizer", optimizer), ("schedule", schedule)):
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{label} must be a non-empty string, got {value!r}")
+    for label, value in (("optimizer", optimizer), ("schedule", schedule)):
+        if "/" in value:
+            raise ValueError(f"{label} may not contain '/', got {value!r}")
+    return f"{sweep}/{optimizer}/{schedule}"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished run as :func:`storage.record.record_trial` writes it."""
+
+    value: float
+    intermediate: dict[int, float | None]
+    user_attrs: dict[str, Any]
+
+
+def trial_record(epochs: Sequence[Mapping[str, Any]], **attrs: Any) -> TrialRecord:
+    """The COMPLETE trial of a run from its per-epoch results (``trainers.run.EpochResult.to_json()``).
+
+    value: the test error of the *recommended* epoch — with warm restarts the last epoch that ends
+    a restart period (SuppFigure 1: the solution just before a restart is the recommended one),
+    else the last epoch; a diverged run records its last epoch (chance error). ``attrs`` adds or
+    overrides user attrs (e.g. ``code_version``, ``node_id``, ``worker_pid``); the per-epoch lists
+    of :data:`LIST_ATTRS` come from the epochs (key ``wd`` of an epoch → ``wd_per_epoch``).
+    """
+    if not epochs:
+        raise ValueError("a run with no epoch has nothing to record")
+    last = epochs[-1]
+    diverged = bool(last.get("diverged"))
+    ends = [int(r["epoch"]) for r in epochs if r.get("period_end")]
+    recommended = ends[-1] if ends and not diverged else int(last["epoch"])
+    value = next(r["test_error"] for r in epochs if int(r["epoch"]) == recommended)
+    source = {key: key for key in LIST_ATTRS} | {"wd_per_epoch": "wd"}
+    user_attrs: dict[str, Any] = {key: [r.get(field) for r in epochs] for key, field in source.items()}
+    user_attrs.update(
+        diverged=diverged, wd=epochs[0]["wd"], seconds=last["seconds"], node=last.get("node", ""),
+        device=last.get("device", ""), restart_epochs=ends, recommended_epoch=recommended,
+    )
+    user_attrs.update(attrs)
+    return TrialRecord(value, {int(r["epoch"]): r["test_error"] for r in epochs}, user_attrs)
+
+
+__all__ = [
+    "FRAME_ATTRS",
+    "LIST_ATTRS",
+    "OPTIONAL_TRIAL_ATTRS",
+    "PARAMS",
+    "SCALAR_ATTRS",
+    "STATES",
+    "STUDY_ATTRS",
+    "TRIAL_ATTRS",
+    "GridPoint",
+    "TrialRecord",
+    "normalise_float",
+    "study_name",
+    "trial_record",
+]
