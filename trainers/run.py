@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from trainers import data as data_mod
 from trainers import models, optim, schedules
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 DIVERGENCE_FACTOR = 100.0  # a batch loss above 100·ln(classes) (chance is ln(classes)) counts as diverged
 CHECK_EVERY_GPU = 25  # batches between divergence checks on a GPU (each check is a device sync)
 
@@ -49,6 +50,7 @@ class RunConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     compile: bool = False  # torch.compile the model (CUDA only)
+    dtype: str = "float32"  # "float64" for exactness tests
 
     def __post_init__(self) -> None:
         def bad(name: str, msg: str):
@@ -70,6 +72,8 @@ class RunConfig:
                 bad(name, f"must be an integer >= 1; got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             bad("seed", f"must be an integer >= 0; got {self.seed!r}")
+        if self.dtype not in DTYPES:
+            bad("dtype", f"must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
         if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
             bad("device", f"must be cpu, cuda, cuda:N or auto; got {self.device!r}")
         try:
@@ -156,24 +160,64 @@ def _evaluate(model, ds, batch_size: int, amp: bool) -> tuple[float, float]:
     loss_sum, wrong, n = 0.0, 0, 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         for x, y in data_mod.test_batches(ds, batch_size):
-            out = model(x).float()
+            out = model(x)
+            out = out.float() if amp else out  # bf16 logits to float32; float64 runs stay float64
             loss_sum += F.cross_entropy(out, y, reduction="sum").item()
             wrong += (out.argmax(1) != y).sum().item()
             n += y.numel()
     return loss_sum / n, wrong / n
 
 
-def train(config: RunConfig) -> Iterator[EpochResult]:
+def divergence_bound(num_classes: int) -> float:
+    """A batch loss above DIVERGENCE_FACTOR·ln(C) (chance is ln C) counts as diverged."""
+    return DIVERGENCE_FACTOR * math.log(num_classes)
+
+
+def period_end_epochs(schedule: schedules.Schedule) -> set[int]:
+    """The whole epochs that end a restart period (the recommended solutions of SuppFigure 1)."""
+    return {round(e) for e in schedule.period_ends() if abs(e - round(e)) < 1e-9}
+
+
+def weight_decay_at(config: RunConfig, n_train: int, schedule: schedules.Schedule, epoch: float) -> float:
+    """Raw λ at fractional ``epoch``: λ_norm·√(b/(B·T_i)), T_i the restart period holding it."""
+    return schedules.normalized_weight_decay(config.wd_norm, config.batch_size, n_train, schedule.period(epoch).length)
+
+
+def run_data(config: RunConfig, device: torch.device) -> data_mod.Dataset:
+    """The run's data set on ``device`` in the run's dtype (loaded once per process)."""
+    ds = _load_dataset(config.dataset, config.data_dir, config.download)
+    return data_mod.to_device(ds, device, DTYPES[config.dtype])
+
+
+def build_model(config: RunConfig, ds: data_mod.Dataset, device: torch.device) -> torch.nn.Module:
+    """The run's initial network: built under ``torch.manual_seed(config.seed)`` (its initialisation)."""
+    torch.manual_seed(config.seed)
+    return models.build(config.model, ds.input_shape, ds.num_classes).to(device=device, dtype=DTYPES[config.dtype])
+
+
+@dataclass
+class RunState:
+    """What a finished run leaves behind for its caller (tests compare parameters through it)."""
+
+    model: torch.nn.Module | None = None
+
+
+def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochResult]:
     """Run ``config`` and yield one :class:`EpochResult` per epoch.
 
     A run whose batch loss turns non-finite or exceeds DIVERGENCE_FACTOR·ln(classes) stops at
     once: its last result has ``diverged=True`` and chance-level test error 1 − 1/classes.
     Deterministic on CPU given ``config.seed`` (initialisation, data order and augmentation).
+    ``state``, when given, receives the trained model.
+
+    This is the reference loop, one network through :mod:`trainers.optim`; :mod:`trainers.packed`
+    trains many points of one seed at once and is tested against it.
     """
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    ds = data_mod.to_device(_load_dataset(config.dataset, config.data_dir, config.download), device)
-    model = models.build(config.model, ds.input_shape, ds.num_classes).to(device)
+    ds = run_data(config, device)
+    model = build_model(config, ds, device)
+    if state is not None:
+        state.model = model
     amp = device.type == "cuda"
     if amp and len(ds.input_shape) == 3:
         model = model.to(memory_format=torch.channels_last)
@@ -181,12 +225,10 @@ def train(config: RunConfig) -> Iterator[EpochResult]:
 
     spe = data_mod.steps_per_epoch(ds.n_train, config.batch_size)
     schedule = schedules.make(config.schedule, config.epochs, **config.schedule_params)
-    period_ends = {round(e) for e in schedule.period_ends() if abs(e - round(e)) < 1e-9}
+    period_ends = period_end_epochs(schedule)
 
     def wd_at(epoch: float) -> float:
-        return schedules.normalized_weight_decay(
-            config.wd_norm, config.batch_size, ds.n_train, schedule.period(epoch).length
-        )
+        return weight_decay_at(config, ds.n_train, schedule, epoch)
 
     opt = optim.build(
         config.optimizer, model.parameters(), lr=config.lr, weight_decay=wd_at(0.0), momentum=config.momentum,
@@ -196,14 +238,14 @@ def train(config: RunConfig) -> Iterator[EpochResult]:
     group = opt.param_groups[0]
     generator = torch.Generator().manual_seed(config.seed)
     chance = chance_error(ds.num_classes)
-    bound = DIVERGENCE_FACTOR * math.log(ds.num_classes)
+    bound = divergence_bound(ds.num_classes)
     node, dev_name = socket.gethostname(), str(device)
 
     start = time.perf_counter()
     step = 0
     for epoch in range(1, config.epochs + 1):
         model.train()
-        loss_sum = torch.zeros((), device=device)
+        loss_sum = torch.zeros((), device=device, dtype=DTYPES[config.dtype])
         wrong = torch.zeros((), device=device, dtype=torch.long)
         seen = 0
         diverged = False
@@ -215,7 +257,7 @@ def train(config: RunConfig) -> Iterator[EpochResult]:
             eta = optim.schedule_multiplier(group)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
                 out = forward(x)
-            loss = F.cross_entropy(out.float(), y)
+            loss = F.cross_entropy(out.float() if amp else out, y)
             # On the CPU every batch is checked (free); on a GPU every CHECK_EVERY_GPU batches, since
             # .item() waits for the device. A NaN reached in between shows in the running sum.
             if device.type == "cpu" or step % CHECK_EVERY_GPU == 0:

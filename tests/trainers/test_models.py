@@ -34,11 +34,25 @@ def test_small_models_shapes_and_backward(name, shape):
     assert model(x[:1]).shape == (1, 10)
 
 
-def test_cnn_uses_conv1d_for_signals_and_conv2d_for_images():
-    one_d = models.build("cnn", (1, 40), 10)
-    two_d = models.build("cnn", (1, 8, 8), 10)
-    assert any(isinstance(m, nn.Conv1d) for m in one_d.modules()) and any(isinstance(m, nn.BatchNorm1d) for m in one_d.modules())
-    assert any(isinstance(m, nn.Conv2d) for m in two_d.modules()) and any(isinstance(m, nn.BatchNorm2d) for m in two_d.modules())
+def test_cnn_on_signals_is_the_conv1d_network_run_as_height_1_images():
+    """The 1-D CNN (Conv2d with (1, k) kernels) computes what Conv1d layers with the same weights compute,
+    and draws the same initial weights as Conv1d layers would."""
+    torch.manual_seed(0)
+    model = models.build("cnn", (1, 40), 10).double()
+    torch.manual_seed(0)
+    ref_convs = [nn.Conv1d(ci, co, k, stride=s, padding=k // 2, bias=False).double()
+                 for ci, co, k, s in models.conv_spec((1, 40))]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    for c, r in zip(convs, ref_convs):
+        assert torch.equal(c.weight.squeeze(2), r.weight)  # same initialisation
+    x = torch.randn(16, 1, 40, dtype=torch.float64)
+    h = x
+    for i, r in enumerate(ref_convs):
+        bn = model.features[3 * i + 1]
+        h = torch.relu(torch.nn.functional.batch_norm(r(h), None, None, bn.weight, bn.bias, True))
+    ref = model.head(h.mean(-1))
+    torch.testing.assert_close(model(x), ref, rtol=1e-12, atol=1e-12)
+    assert all(isinstance(m, nn.BatchNorm2d) for m in model.modules() if "BatchNorm" in type(m).__name__)
 
 
 @pytest.mark.parametrize("shape", [(1, 40), (1, 8, 8)])
@@ -48,7 +62,7 @@ def test_cnn_conv_weights_are_scale_invariant(shape):
     model = models.build("cnn", shape, 10)
     x = torch.randn(16, *shape)
     ref = model(x)
-    convs = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert len(convs) == 3 and all(c.bias is None for c in convs)
     with torch.no_grad():
         for c, scale in zip(convs, (4.0, 2.0, 8.0)):

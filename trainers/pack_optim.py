@@ -1,0 +1,104 @@
+"""The paper's optimizers for a pack: one update of all K members' flat (K, P) parameters at once.
+
+Hand-written on purpose (torch has no per-row learning rates): the same algorithms as
+:mod:`trainers.optim`, in the same operation order, with every per-member number a (K, 1) column
+that broadcasts over the member's row — α_k, the raw λ_k of its normalised decay, its schedule
+multiplier η_k(t). Each update is a few whole-tensor ops, whatever K. Members of one pack share an
+optimizer *family*: the SGD family (``sgd``, ``sgdw``; one momentum and momentum form) or the Adam
+family (``adam``, ``adamw``, ``adamw-torch``; one β₁, β₂, ε), so mixed packs are allowed.
+
+Per member k, with g the gradient, λ_L2 = λ_k for the L2 variants (else 0) and the decoupled
+decay factor d_k (0 for the L2 variants):
+
+SGD family, paper form (Algorithm 1):  g ← g + λ_L2·θ;  m ← β₁m + η_kα_k·g;  θ ← (1 − η_kλ_k)·θ − m
+SGD family, torch form:                g ← g + λ_L2·θ;  b ← β₁b + g;  θ ← (1 − η_kλ_k)·θ − η_kα_k·b
+Adam family (Algorithm 2, torch's formula):  g ← g + λ_L2·θ;  θ ← (1 − d_k)·θ;  m ← lerp(m, g, 1 − β₁);
+    v ← β₂v + (1 − β₂)g²;  θ ← θ − (η_kα_k / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε)
+with d_k = η_kλ_k for ``adamw`` (decoupled decay is multiplied by η_t, not α: the paper) and
+d_k = η_kα_kλ_k for ``adamw-torch`` (torch's lr-coupled form). t is the pack's step count: members
+never join a pack late, so they share it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+SGD_FAMILY = ("sgd", "sgdw")
+ADAM_FAMILY = ("adam", "adamw", "adamw-torch")
+
+
+def family(optimizer: str) -> str:
+    """``"sgd"`` or ``"adam"``: which packed update runs ``optimizer``."""
+    if optimizer in SGD_FAMILY:
+        return "sgd"
+    if optimizer in ADAM_FAMILY:
+        return "adam"
+    raise ValueError(f"optimizer must be one of {', '.join(SGD_FAMILY + ADAM_FAMILY)}; got {optimizer!r}")
+
+
+class PackedOptimizer:
+    """One family's update for K members; per-member numbers come in as (K,) float64 tensors.
+
+    ``optimizers``: each member's variant name; ``lr``: α_k. ``step(flat, eta, lam)`` applies one
+    update with η_k(t) and raw λ_k(t) of this step. ``select(keep)`` keeps the members ``keep``.
+    """
+
+    def __init__(self, optimizers: list[str], lr: torch.Tensor, *, momentum: float = 0.9,
+                 momentum_form: str = "paper", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        families = {family(o) for o in optimizers}
+        if len(families) != 1:
+            raise ValueError(f"a pack's members must share an optimizer family; got {sorted(set(optimizers))}")
+        self.family = families.pop()
+        self.optimizers = list(optimizers)
+        self.lr = lr.to(torch.float64)
+        self.l2 = torch.tensor([o in ("sgd", "adam") for o in optimizers], dtype=torch.float64)
+        self.lr_coupled = torch.tensor([o == "adamw-torch" for o in optimizers], dtype=torch.float64)
+        self.momentum, self.momentum_form = float(momentum), momentum_form
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        self.state: dict[str, torch.Tensor] = {}
+        self.t = 0
+
+    def select(self, keep: torch.Tensor) -> None:
+        for name in ("lr", "l2", "lr_coupled"):
+            setattr(self, name, getattr(self, name)[keep])
+        self.optimizers = [self.optimizers[i] for i in keep.tolist()]
+        self.state = {name: value[keep] for name, value in self.state.items()}
+
+    @torch.no_grad()
+    def step(self, flat: torch.Tensor, eta: torch.Tensor, lam: torch.Tensor) -> None:
+        """One update of ``flat`` (K, P) in place from ``flat.grad`` (which then holds g + λ_L2·θ)."""
+        col = lambda v: v.to(flat.dtype).unsqueeze(1)  # noqa: E731 - (K,) float64 → (K, 1) in θ's dtype
+        theta, g = flat, flat.grad
+        lr_t = self.lr * eta  # α_k·η_k(t), in float64 like torch's Python-float lr
+        if bool(self.l2.any()):
+            g.addcmul_(theta, col(self.l2 * lam))  # g ← g + λ_L2·θ
+        self.t += 1
+        if self.family == "sgd":
+            decay = (1.0 - self.l2) * eta * lam  # η_k·λ_k for SGDW, 0 for SGD
+            buf = self.state.setdefault("momentum", torch.zeros_like(theta))
+            buf.mul_(self.momentum)
+            if self.momentum_form == "paper":
+                buf.addcmul_(g, col(lr_t))  # m ← β₁m + η_tα·g
+                step = buf
+            else:
+                buf.add_(g)  # b ← β₁b + g
+                step = buf * col(lr_t)
+            if bool(decay.any()):
+                theta.mul_(col(1.0 - decay))
+            theta.sub_(step)
+            return
+        decay = (1.0 - self.l2) * torch.where(self.lr_coupled.bool(), lr_t * lam, lr_t * (lam / self.lr))
+        if bool(decay.any()):
+            theta.mul_(col(1.0 - decay))
+        m = self.state.setdefault("exp_avg", torch.zeros_like(theta))
+        v = self.state.setdefault("exp_avg_sq", torch.zeros_like(theta))
+        m.lerp_(g, 1.0 - self.beta1)
+        v.mul_(self.beta2).addcmul_(g, g, value=1.0 - self.beta2)
+        bias1 = 1.0 - self.beta1 ** self.t
+        bias2_sqrt = (1.0 - self.beta2 ** self.t) ** 0.5
+        denom = v.sqrt().div_(bias2_sqrt).add_(self.eps)
+        theta.addcdiv_(m * col(-(lr_t / bias1)), denom)
+
+
+__all__ = ["ADAM_FAMILY", "SGD_FAMILY", "PackedOptimizer", "family"]
