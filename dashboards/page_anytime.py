@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dashboards import components as C
 from dashboards import pagekit
-from dashboards.curves import curve, top_settings
-from dashboards.figures import anytime, speedups
+from dashboards.curves import curve, speedups, top_settings
+from dashboards.fig_anytime import anytime
 from dashboards.selection import integer, many, one, pick, pick_budget, pick_many
 from dashboards.text import PAPER_FOUR, esc, optimizer_label, pct, schedule_label
 

@@ -13,7 +13,8 @@ from dash import dcc, html
 
 from dashboards import components as C
 from dashboards import pagekit
-from dashboards.figures import COLOR_MODES, ColorSpec, heatmaps, panel_title
+from dashboards.colorscale import COLOR_MODES, ColorSpec
+from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import encode, flag, integer, many, one, pick, pick_budget, pick_many
 from dashboards.summaries import panel_notes, panel_rows
 from dashboards.text import esc, optimizer_label, schedule_label

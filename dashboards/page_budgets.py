@@ -12,7 +12,9 @@ from dash import dcc
 import storage
 from dashboards import components as C
 from dashboards import pagekit
-from dashboards.figures import COLOR_MODES, ColorSpec, budget_lines, heatmaps, panel_title
+from dashboards.colorscale import COLOR_MODES, ColorSpec
+from dashboards.fig_budgets import budget_lines
+from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import flag, many, one, pick, pick_many
 from dashboards.summaries import budget_rows, panel_notes, panels_best_frame
 from dashboards.text import esc, optimizer_label, schedule_label, signed

@@ -13,7 +13,7 @@ import pandas as pd
 from dashboards import components as C
 from dashboards import pagekit
 from dashboards.curves import Setting, curve, finals, top_settings
-from dashboards.figures import learning_curves
+from dashboards.fig_curves import learning_curves
 from dashboards.selection import integer, many, one, pick, pick_budget
 from dashboards.text import esc, pct, schedule_label
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dashboards import components as C
 from dashboards import pagekit
-from dashboards.figures import COLOR_MODES, ColorSpec, heatmaps, panel_title
+from dashboards.colorscale import COLOR_MODES, ColorSpec
+from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import flag, integer, many, one, pick, pick_budget, pick_many
 from dashboards.summaries import panel_notes, panel_rows
 from dashboards.text import esc, optimizer_label

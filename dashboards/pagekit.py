@@ -24,7 +24,7 @@ from dash import Input, Output, ctx, html, no_update
 
 import storage
 from dashboards import components as C
-from dashboards.figures import empty_figure, graph_config
+from dashboards.figkit import empty_figure, graph_config
 from dashboards.selection import encode
 
 log = logging.getLogger(__name__)

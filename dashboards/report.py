@@ -26,7 +26,7 @@ import plotly.offline
 import storage
 from dashboards import page_anytime, page_basins, page_budgets, page_curves, page_schedules, pagekit
 from dashboards.data import Source
-from dashboards.figures import graph_config
+from dashboards.figkit import graph_config
 from dashboards.style import CSS
 from dashboards.summaries import best_rows, coupling_rows, headline_rows
 from dashboards.text import schedule_label
