@@ -16,7 +16,7 @@ from dashboards.curves import Curve
 from dashboards.figkit import (axis_names, empty_figure, epoch_axis, finish, finite_list, layout_key,
                                restart_markers, restart_marks, subplots)
 from dashboards.style import DASHES, optimizer_color
-from dashboards.text import esc, num, optimizer_label, pct, value_label
+from dashboards.text import count, esc, num, optimizer_label, pct, value_label
 
 
 def learning_curves(curves: Sequence[Curve], finals: pd.DataFrame | None = None, *, title: str = "",
@@ -39,7 +39,7 @@ def learning_curves(curves: Sequence[Curve], finals: pd.DataFrame | None = None,
         per_opt[c.optimizer] = k + 1
         color, dash = optimizer_color(c.optimizer), DASHES[k % len(DASHES)]
         name = esc(c.label)
-        seeds = f"mean of {c.n_seeds} seed{'s' if c.n_seeds != 1 else ''}"
+        seeds = f"mean of {count(c.n_seeds, 'seed')}"
         for col, series, fmt in ((1, c.train_loss, ".4g"), (2, c.test_error, ".2%")):
             xref, yref = axis_names(1, col, cols)
             fig["data"].append(dict(type="scatter", x=[int(e) for e in series.index], y=finite_list(series),

@@ -18,7 +18,7 @@ import pandas as pd
 from dashboards.colorscale import ColorRange, ColorSpec, color_range
 from dashboards.figkit import axis_names, finish, finite_list, layout_key, subplots
 from dashboards.panels import Panel, coupling_line
-from dashboards.text import axis_labels, esc, num, optimizer_label, pct, signed, value_label
+from dashboards.text import axis_labels, count, esc, num, optimizer_label, pct, slope_interval, value_label
 
 #: Trace ``meta`` tags of the overlay markers (tests and the browser check find them by these).
 TOP10, BEST, DIVERGED, DIVERGED_SOME, COUPLING = "top-10", "best", "diverged", "diverged-some", "coupling"
@@ -37,8 +37,7 @@ def panel_title(p: Panel, *, sweep: bool = False, schedule: bool = False, budget
     if c is None:
         sub = ""
     elif c.slope is not None:
-        ci = f" [{signed(c.slope_ci[0])}, {signed(c.slope_ci[1])}]" if c.slope_ci else ""
-        sub = f"slope {signed(c.slope)}{ci} · {esc(c.verdict)}"
+        sub = f"slope {slope_interval(c.slope, c.slope_ci)} · {esc(c.verdict)}"
     else:
         sub = f"slope: {esc(c.verdict)}"
     return " · ".join(head) + (f"<br><sub>{sub}</sub>" if sub else "")
@@ -93,8 +92,6 @@ def heatmaps(
     if crange is not None:
         fig["layout"]["coloraxis"] = crange.coloraxis()
     return finish(fig, title=title, height=nrows * row_height + 170, top=110 if title else 70, bottom=110,
-                   legend=dict(orientation="h", x=0, y=0.01, yanchor="bottom", yref="container",
-                               bgcolor="rgba(0,0,0,0)"),
                    uirevision=uirevision, plot_bgcolor="#f3f3f3")
 
 
@@ -163,7 +160,7 @@ def _hover(head: str, r) -> str:
         return "<br>".join(lines)
     lines.append(f"raw λ = {num(r.wd)}")
     std = f" ± {pct(r.test_error_std)}" if pd.notna(r.test_error_std) else ""
-    lines.append(f"test error <b>{pct(r.test_error)}</b>{std} (mean of {r.n_seeds} seed{'s' if r.n_seeds != 1 else ''})")
+    lines.append(f"test error <b>{pct(r.test_error)}</b>{std} (mean of {count(r.n_seeds, 'seed')})")
     extra = []
     if pd.notna(r.rank):
         extra.append(f"rank {int(r.rank)}" + (" · best" if r.best else " · top-10" if r.top10 else ""))
