@@ -4,6 +4,8 @@ train loss.
 :func:`learning_curves` draws one line per :class:`~dashboards.curves.Curve` (seed means; the
 colour is the optimizer's, the dash tells its settings apart), ◆ at the epochs that end a
 warm-restart period, and — given the top-10 cells' finals — Figure 3's bottom-right panel.
+Losses and errors are on log axes, as in the paper: the final differences between optimizers
+(tenths of a point of error) would be invisible on a linear axis that also spans the first epoch.
 """
 
 from __future__ import annotations
@@ -63,10 +65,11 @@ def learning_curves(curves: Sequence[Curve], finals: pd.DataFrame | None = None,
                                     marker=dict(color=optimizer_color(opt), size=9, line=dict(color="white", width=1)),
                                     hovertemplate="%{text}<extra></extra>", xaxis=xref, yaxis=yref))
         fig["layout"][layout_key(xref)].update(type="log", title=dict(text="final train loss"), mirror=True)
-        fig["layout"][layout_key(yref)].update(tickformat=".1%", title=dict(text="final test error"), mirror=True)
+        fig["layout"][layout_key(yref)].update(type="log", tickformat=".1%", title=dict(text="final test error"),
+                                               mirror=True)
     errors = [c.test_error for c in curves]
-    for col, ytitle, extra in ((1, "train loss", dict(type="log")), (2, "test error", dict(tickformat=".1%"))):
+    for col, ytitle, extra in ((1, "train loss", {}), (2, "test error", dict(tickformat=".1%"))):
         xref, yref = axis_names(1, col, cols)
         fig["layout"][layout_key(xref)].update(epoch_axis(errors))
-        fig["layout"][layout_key(yref)].update(title=dict(text=ytitle), mirror=True, **extra)
+        fig["layout"][layout_key(yref)].update(type="log", title=dict(text=ytitle), mirror=True, **extra)
     return finish(fig, title=title, height=500, uirevision=uirevision)

@@ -198,6 +198,16 @@ def test_schedules_curves_budgets_and_anytime_show_what_the_paper_does(source, n
     assert anytime.tables[0][2], "the first-restart table"
 
 
+def test_learning_curves_draw_test_error_on_log_axes(source, names):
+    """Final differences between optimizers (≈ 0.1–0.5 points) vanish on a linear axis: log axes, as Figure 3."""
+    view = page_curves.build(source, page_curves.resolve(source.index(), {"sweep": [names.paper]}))
+    layout = valid(view.figures["curves"])["layout"]
+    axes = {layout[k]["title"]["text"]: layout[k] for k in ("yaxis", "yaxis2", "yaxis3")}
+    assert set(axes) == {"train loss", "test error", "final test error"}
+    assert {title: axis.get("type") for title, axis in axes.items()} == dict.fromkeys(axes, "log")
+    assert axes["test error"]["tickformat"] == axes["final test error"]["tickformat"] == ".1%"
+
+
 def test_a_selection_the_storage_lacks_gives_notes_not_errors(source, names):
     index = source.index()
     sel = page_basins.resolve(index, {"sweep": [names.paper], "vs": [names.other], "opt": ["adamw", "adamw-torch"]})
