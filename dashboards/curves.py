@@ -45,10 +45,7 @@ class Curve:
     """One setting's curves, averaged over its seeds (epoch-indexed Series)."""
 
     optimizer: str
-    lr: float
-    wd_norm: float
-    rank: int | None
-    label: str  # plain text; escaped when drawn
+    label: str  # plain text, naming the setting; escaped when drawn
     train_loss: pd.Series
     test_error: pd.Series
     restarts: tuple[int, ...]
@@ -77,7 +74,7 @@ def curve(frame: pd.DataFrame, s: Setting, *, label: str | None = None, schedule
         return None
     by_epoch = rows.groupby("epoch", sort=True)
     restarts = tuple(sorted(int(e) for e in rows.loc[rows["restart"].astype(bool), "epoch"].unique()))
-    return Curve(optimizer=s.optimizer, lr=s.lr, wd_norm=s.wd_norm, rank=s.rank, label=label or s.label(),
+    return Curve(optimizer=s.optimizer, label=label or s.label(),
                  train_loss=by_epoch["train_loss"].mean(), test_error=by_epoch["test_error"].mean(),
                  restarts=restarts, n_seeds=int(rows["trial_id"].nunique()), schedule=schedule,
                  value=float(rows.drop_duplicates("trial_id")["value"].mean()))
