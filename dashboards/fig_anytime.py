@@ -28,8 +28,8 @@ def anytime(curves: Sequence[Curve], *, restart_schedule: str, title: str = "", 
     restart_shown = False
     (x1, y1), (x2, y2) = axis_names(1, 1, 2), axis_names(1, 2, 2)
     for c in curves:
-        restarts = c.schedule == restart_schedule
-        color, dash = optimizer_color(c.optimizer), "dash" if restarts else "solid"
+        warm = c.schedule == restart_schedule  # a curve of the warm-restart schedule
+        color, dash = optimizer_color(c.optimizer), "dash" if warm else "solid"
         name = esc(c.label)
         best = c.test_error.cummin()
         fig["data"].append(dict(type="scatter", x=[int(e) for e in best.index], y=finite_list(best), mode="lines",
@@ -40,7 +40,7 @@ def anytime(curves: Sequence[Curve], *, restart_schedule: str, title: str = "", 
                                 mode="lines", name=name, legendgroup=name, showlegend=False, xaxis=x2, yaxis=y2,
                                 line=dict(color=color, width=1.6, dash=dash),
                                 hovertemplate=f"{name}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>"))
-        marks = restart_marks(best, c.restarts, include_last=True) if restarts else []
+        marks = restart_marks(best, c.restarts, include_last=True) if warm else []
         if marks:
             fig["data"].append(restart_markers(
                 best, marks, color=color, size=10, first=not restart_shown, xref=x1, yref=y1,
