@@ -1,6 +1,6 @@
 """Figures 1 and 2 and SuppFigure 3's grids: one heatmap per panel over (α, λ_norm), on one colour axis.
 
-:func:`heatmaps` draws a grid of :class:`~dashboards.panels.Panel` s on log₂ axes with 2^k
+:func:`heatmaps` draws a grid of panels (:class:`~dashboards.panels.Panel`) on log₂ axes with 2^k
 labels, every panel on one shared colour axis (:mod:`dashboards.colorscale`), top-10 cells
 circled in black, the best starred, diverged cells crossed and the fitted coupling line dashed;
 a panel without data shows its notes instead. :func:`panel_title` is the default panel label.
