@@ -98,7 +98,8 @@ def _budget(text: str) -> int:
     return int(text)
 
 
-def _names(text: str, key: str) -> list[str]:
+def _name_list(text: str, key: str) -> list[str]:
+    """The names in a comma-separated query parameter (``optimizer=sgd,adamw``); a 400 when it has none."""
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
         raise ApiError(400, f"query parameter {key!r} is empty; give one or more names, comma-separated", key)
@@ -197,8 +198,8 @@ def register(server: flask.Flask, source: Source, prefix: str = "/api") -> None:
         sweep = p.get("sweep")
         if sweep is not None and not sweep.strip():
             raise ApiError(400, "query parameter 'sweep' is empty; give a sweep name or leave it out", "sweep")
-        optimizers = _names(p["optimizer"], "optimizer") if "optimizer" in p else None
-        schedules = _names(p["schedule"], "schedule") if "schedule" in p else None
+        optimizers = _name_list(p["optimizer"], "optimizer") if "optimizer" in p else None
+        schedules = _name_list(p["schedule"], "schedule") if "schedule" in p else None
         meta = _studies(source)
         if meta.empty:
             raise ApiError(404, f"no Basin sweep recorded in {source.label} yet")

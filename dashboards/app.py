@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 #: The pages in the navigation's order.
 PAGES = (page_sweeps, page_basins, page_schedules, page_curves, page_budgets, page_anytime)
-FIGURE_PAGES = tuple(p for p in PAGES if hasattr(p, "build"))
 _BY_PATH = {p.PATH: p for p in PAGES}
 
 

@@ -12,8 +12,13 @@ command runs, so ``basin --help`` stays fast.
 ``basin report [--storage URL] [--sweep NAME] --out report.html``
     Write the self-contained offline report.
 
-Bad input prints one line on stderr and exits 2; a storage with nothing recorded exits 1
-(report) — the dashboard starts anyway and shows sweeps as they appear.
+Bad input prints one line on stderr and exits 2, before anything is served or written. A
+storage that can never hold a sweep is bad input: a folder, a path in a missing folder, a file
+that is not a database, a server that refuses the connection, a string that is no URL
+(``storage.open_storage`` raises ``StorageError``, naming the URL as it was typed). Only a storage
+that a sweep can still fill — a database file not created yet in an existing folder, a database
+without Basin's tables — counts as "nothing recorded yet": the report exits 1, the dashboard
+says so on stderr and starts anyway, showing sweeps as they are recorded.
 """
 
 from __future__ import annotations

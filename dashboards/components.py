@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from dash import dcc, html
 
-from dashboards.figures import COLOR_MODES, empty_figure, graph_config
+from dashboards.colorscale import COLOR_MODES
+from dashboards.figkit import empty_figure, graph_config
 
 
 def page(title: str, intro: str, controls: Sequence, body: Sequence, *, name: str) -> html.Div:

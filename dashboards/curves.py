@@ -1,18 +1,22 @@
-"""Learning curves of chosen cells, averaged over seeds, from ``storage.curves`` frames.
+"""Learning curves of chosen cells, averaged over seeds, from ``storage.curves`` frames, and what
+Figure 4 reads off them.
 
 Shared by the Learning-curves page (Figure 3) and the Anytime page (Figure 4). A *setting* is
 (optimizer, α, λ_norm) within one (sweep, schedule, T); its key ``"adamw|0.0078125|0.05"``
-(``repr`` of the floats, so it round-trips exactly) is what the URL and the dropdown carry.
+(``repr`` of the floats, so it round-trips exactly) is what the URL and the dropdown carry. A
+:class:`Curve` is one setting's seed-mean train loss and test error per epoch. :func:`speedups`
+is Figure 4's claim in numbers: the best-so-far error at the first warm restart, and when the
+plain schedule gets as low.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from dashboards.figures import Curve
 from dashboards.panels import Panel
 from dashboards.text import optimizer_label, pct, value_label
 
@@ -36,6 +40,20 @@ class Setting:
         return text + (f" ({pct(self.error)})" if with_error and self.error is not None else "")
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One setting's curves, averaged over its seeds (epoch-indexed Series)."""
+
+    optimizer: str
+    label: str  # plain text, naming the setting; escaped when drawn
+    train_loss: pd.Series
+    test_error: pd.Series
+    restarts: tuple[int, ...]
+    n_seeds: int
+    schedule: str = ""
+    value: float | None = None  # the recorded final test error (seed mean): under warm restarts, at the last restart
+
+
 def top_settings(panel: Panel, k: int = 10) -> list[Setting]:
     """The ``k`` best cells of a panel, best first."""
     if not panel.has_data:
@@ -56,7 +74,7 @@ def curve(frame: pd.DataFrame, s: Setting, *, label: str | None = None, schedule
         return None
     by_epoch = rows.groupby("epoch", sort=True)
     restarts = tuple(sorted(int(e) for e in rows.loc[rows["restart"].astype(bool), "epoch"].unique()))
-    return Curve(optimizer=s.optimizer, lr=s.lr, wd_norm=s.wd_norm, rank=s.rank, label=label or s.label(),
+    return Curve(optimizer=s.optimizer, label=label or s.label(),
                  train_loss=by_epoch["train_loss"].mean(), test_error=by_epoch["test_error"].mean(),
                  restarts=restarts, n_seeds=int(rows["trial_id"].nunique()), schedule=schedule,
                  value=float(rows.drop_duplicates("trial_id")["value"].mean()))
@@ -74,3 +92,30 @@ def finals(frame: pd.DataFrame, optimizer: str) -> pd.DataFrame:
         rank=("rank", "min"), train_loss=("train_loss", "mean"), test_error=("value", "mean")).reset_index()
     out.insert(0, "optimizer", optimizer)
     return out.sort_values("rank").reset_index(drop=True)
+
+
+def speedups(curves: Sequence[Curve], restart_schedule: str) -> list[dict]:
+    """Figure 4's claim in numbers: at the first restart of each warm-restart curve, its best-so-far
+    error, and the epoch at which the plain curve of the same optimizer first gets as low."""
+    plain = {c.optimizer: c for c in curves if c.schedule != restart_schedule}
+    out = []
+    for c in curves:
+        if c.schedule != restart_schedule or not c.restarts:
+            continue
+        first = min(c.restarts)
+        best = c.test_error.cummin()
+        if first not in best.index:
+            continue
+        target = float(best.loc[first])
+        row = {"optimizer": c.optimizer, "first_restart": int(first), "error": target, "plain_schedule": None,
+               "plain_epoch": None, "speedup": None}
+        p = plain.get(c.optimizer)
+        if p is not None:
+            pb = p.test_error.cummin()
+            reached = pb[pb <= target + 1e-12]
+            row["plain_schedule"] = p.schedule
+            if not reached.empty:
+                row["plain_epoch"] = int(reached.index[0])
+                row["speedup"] = row["plain_epoch"] / first
+        out.append(row)
+    return out

@@ -190,13 +190,6 @@ class Source:
         key = ("best", sweep, _tuple(optimizers), _tuple(schedules))
         return self.cache.get(key, lambda: storage.best(self.rdb(), sweep, _list(optimizers), _list(schedules)))
 
-    def best_by_budget(self, sweep: str | None = None, optimizers: Sequence[str] | None = None,
-                       schedules: Sequence[str] | None = None) -> pd.DataFrame:
-        return storage.analysis.budget_scaling(self.best(sweep, optimizers, schedules))
-
-    def headline(self, sweep: str | None = None, schedules: Sequence[str] | None = None) -> pd.DataFrame:
-        return storage.analysis.headline(self.best(sweep, None, schedules))
-
     def coupling(self, sweep: str | None = None, optimizers: Sequence[str] | None = None,
                  schedules: Sequence[str] | None = None) -> list[storage.Coupling]:
         key = ("coupling", sweep, _tuple(optimizers), _tuple(schedules))

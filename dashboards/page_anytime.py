@@ -8,10 +8,10 @@ first restart, and how many epochs the plain schedule needs to get as low.
 
 from __future__ import annotations
 
-from dashboards import components as C
+from dashboards import components as ui
 from dashboards import pagekit
-from dashboards.curves import curve, top_settings
-from dashboards.figures import anytime, speedups
+from dashboards.curves import curve, speedups, top_settings
+from dashboards.fig_anytime import anytime
 from dashboards.selection import integer, many, one, pick, pick_budget, pick_many
 from dashboards.text import PAPER_FOUR, esc, optimizer_label, pct, schedule_label
 
@@ -45,7 +45,7 @@ def options(index: dict, sel: dict) -> dict:
     info = index[sel["sweep"]]
     pair = [s for s in (sel["plain"], sel["restart"]) if s is not None]
     return {
-        "sweep": C.options(list(index)),
+        "sweep": ui.options(list(index)),
         "budget": [{"label": f"T = {b} epochs", "value": b} for b in info.budgets_for(pair, sel["opt"])],
         "opt": [{"label": optimizer_label(o), "value": o} for o in info.optimizers
                 if any((o, s) in info.studies for s in pair)],
@@ -60,12 +60,12 @@ def params(sel: dict) -> dict:
 
 def controls(index: dict, sel: dict, opts: dict) -> list:
     return [
-        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
-        C.field("restart schedule", C.dropdown(f"{NAME}-restart", opts["restart"], sel["restart"])),
-        C.field("against", C.dropdown(f"{NAME}-plain", opts["plain"], sel["plain"], clearable=True,
+        ui.field("sweep", ui.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        ui.field("restart schedule", ui.dropdown(f"{NAME}-restart", opts["restart"], sel["restart"])),
+        ui.field("against", ui.dropdown(f"{NAME}-plain", opts["plain"], sel["plain"], clearable=True,
                                       placeholder="no plain schedule")),
-        C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
-        C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
+        ui.field("budget", ui.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
+        ui.field("optimizers", ui.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
     ]
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from dash import dcc, html
 
-from dashboards import components as C
+from dashboards import components as ui
 from dashboards import pagekit
-from dashboards.figures import COLOR_MODES, ColorSpec, heatmaps, panel_title
+from dashboards.colorscale import COLOR_MODES, ColorSpec
+from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import encode, flag, integer, many, one, pick, pick_budget, pick_many
 from dashboards.summaries import panel_notes, panel_rows
 from dashboards.text import esc, optimizer_label, schedule_label
@@ -59,8 +60,8 @@ def options(index: dict, sel: dict) -> dict:
     if sel["vs"] is not None:
         budgets = sorted(set(budgets) | set(index[sel["vs"]].budgets_for([sel["schedule"]], sel["opt"])))
     return {
-        "sweep": C.options(list(index)),
-        "vs": C.options([s for s in index if s != sel["sweep"]]),
+        "sweep": ui.options(list(index)),
+        "vs": ui.options([s for s in index if s != sel["sweep"]]),
         "schedule": [{"label": schedule_label(s), "value": s} for s in info.schedules],
         "budget": [{"label": f"T = {b} epochs", "value": b} for b in budgets],
         "opt": [{"label": optimizer_label(o), "value": o} for o in info.optimizers_for(sel["schedule"])],
@@ -75,14 +76,14 @@ def controls(index: dict, sel: dict, opts: dict) -> list:
     presets = [dcc.Link(label, href=PATH + encode({**params(sel), "opt": list(names)}), className="preset")
                for label, names in PRESETS if all(n in index[sel["sweep"]].optimizers for n in names)]
     return [
-        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
-        C.field("beside it (optional)", C.dropdown(f"{NAME}-vs", opts["vs"], sel["vs"], clearable=True,
+        ui.field("sweep", ui.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        ui.field("beside it (optional)", ui.dropdown(f"{NAME}-vs", opts["vs"], sel["vs"], clearable=True,
                                                    placeholder="another sweep")),
-        C.field("schedule", C.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
-        C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
-        C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
-        *C.colour_controls(NAME, sel),
-        C.field("presets", html.Div(presets, className="presets")) if presets else None,
+        ui.field("schedule", ui.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
+        ui.field("budget", ui.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
+        ui.field("optimizers", ui.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
+        *ui.colour_controls(NAME, sel),
+        ui.field("presets", html.Div(presets, className="presets")) if presets else None,
     ]
 
 

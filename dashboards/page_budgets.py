@@ -10,9 +10,11 @@ from __future__ import annotations
 from dash import dcc
 
 import storage
-from dashboards import components as C
+from dashboards import components as ui
 from dashboards import pagekit
-from dashboards.figures import COLOR_MODES, ColorSpec, budget_lines, heatmaps, panel_title
+from dashboards.colorscale import COLOR_MODES, ColorSpec
+from dashboards.fig_budgets import budget_lines
+from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import flag, many, one, pick, pick_many
 from dashboards.summaries import budget_rows, panel_notes, panels_best_frame
 from dashboards.text import esc, optimizer_label, schedule_label, signed
@@ -43,7 +45,7 @@ def resolve(index: dict, q: dict) -> dict:
 def options(index: dict, sel: dict) -> dict:
     info = index[sel["sweep"]]
     return {
-        "sweep": C.options(list(index)),
+        "sweep": ui.options(list(index)),
         "schedule": [{"label": schedule_label(s), "value": s} for s in info.schedules],
         "opt": [{"label": optimizer_label(o), "value": o} for o in info.optimizers_for(sel["schedule"])],
     }
@@ -55,12 +57,12 @@ def params(sel: dict) -> dict:
 
 def controls(index: dict, sel: dict, opts: dict) -> list:
     return [
-        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
-        C.field("schedule", C.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
-        C.field("optimizers", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
-        C.field("heatmaps", dcc.RadioItems(id=f"{NAME}-y", options=[{"label": v, "value": k} for k, v in Y_AXES.items()],
+        ui.field("sweep", ui.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        ui.field("schedule", ui.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
+        ui.field("optimizers", ui.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
+        ui.field("heatmaps", dcc.RadioItems(id=f"{NAME}-y", options=[{"label": v, "value": k} for k, v in Y_AXES.items()],
                                            value=sel["y"], inline=True, className="radio")),
-        *C.colour_controls(NAME, sel),
+        *ui.colour_controls(NAME, sel),
     ]
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboards import components as C
+from dashboards import components as ui
 from dashboards import pagekit
 from dashboards.curves import Setting, curve, finals, top_settings
-from dashboards.figures import learning_curves
+from dashboards.fig_curves import learning_curves
 from dashboards.selection import integer, many, one, pick, pick_budget
 from dashboards.text import esc, pct, schedule_label
 
@@ -41,7 +41,7 @@ def resolve(index: dict, q: dict) -> dict:
 def options(index: dict, sel: dict) -> dict:
     info = index[sel["sweep"]]
     return {
-        "sweep": C.options(list(index)),
+        "sweep": ui.options(list(index)),
         "schedule": [{"label": schedule_label(s), "value": s} for s in info.schedules],
         "budget": [{"label": f"T = {b} epochs", "value": b} for b in info.budgets_for([sel["schedule"]])],
         "set": [],  # filled by build: the top-10 of each optimizer
@@ -54,11 +54,11 @@ def params(sel: dict) -> dict:
 
 def controls(index: dict, sel: dict, opts: dict) -> list:
     return [
-        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
-        C.field("schedule", C.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
-        C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
-        C.field("settings (top-10 of each optimizer)",
-                C.dropdown(f"{NAME}-set", opts["set"], sel["set"], multi=True,
+        ui.field("sweep", ui.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        ui.field("schedule", ui.dropdown(f"{NAME}-schedule", opts["schedule"], sel["schedule"])),
+        ui.field("budget", ui.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
+        ui.field("settings (top-10 of each optimizer)",
+                ui.dropdown(f"{NAME}-set", opts["set"], sel["set"], multi=True,
                            placeholder="the best of each optimizer"), wide=True),
     ]
 

@@ -7,9 +7,10 @@ scale over every panel, so schedules compare at a glance.
 
 from __future__ import annotations
 
-from dashboards import components as C
+from dashboards import components as ui
 from dashboards import pagekit
-from dashboards.figures import COLOR_MODES, ColorSpec, heatmaps, panel_title
+from dashboards.colorscale import COLOR_MODES, ColorSpec
+from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import flag, integer, many, one, pick, pick_budget, pick_many
 from dashboards.summaries import panel_notes, panel_rows
 from dashboards.text import esc, optimizer_label
@@ -39,7 +40,7 @@ def resolve(index: dict, q: dict) -> dict:
 def options(index: dict, sel: dict) -> dict:
     info = index[sel["sweep"]]
     return {
-        "sweep": C.options(list(index)),
+        "sweep": ui.options(list(index)),
         "budget": [{"label": f"T = {b} epochs", "value": b} for b in info.budgets_for(None, sel["opt"])],
         "opt": [{"label": optimizer_label(o), "value": o} for o in info.optimizers],
     }
@@ -51,10 +52,10 @@ def params(sel: dict) -> dict:
 
 def controls(index: dict, sel: dict, opts: dict) -> list:
     return [
-        C.field("sweep", C.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
-        C.field("budget", C.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
-        C.field("optimizers (rows)", C.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
-        *C.colour_controls(NAME, sel),
+        ui.field("sweep", ui.dropdown(f"{NAME}-sweep", opts["sweep"], sel["sweep"])),
+        ui.field("budget", ui.dropdown(f"{NAME}-budget", opts["budget"], sel["budget"])),
+        ui.field("optimizers (rows)", ui.dropdown(f"{NAME}-opt", opts["opt"], sel["opt"], multi=True), wide=True),
+        *ui.colour_controls(NAME, sel),
     ]
 
 

@@ -13,7 +13,7 @@ import datetime
 from dash import Input, Output, dcc, html
 
 import storage
-from dashboards import components as C
+from dashboards import components as ui
 from dashboards.selection import encode
 from dashboards.text import optimizer_label, schedule_label
 
@@ -46,7 +46,7 @@ def _sweep_card(sp: storage.SweepProgress) -> html.Section:
         links,
     ], className="card-head")
     summary = html.Div([
-        C.progress(sp.n_done, sp.grid_size),
+        ui.progress(sp.n_done, sp.grid_size),
         html.Span(f"{sp.n_complete} complete · {sp.n_failed} failed · {sp.n_diverged} diverged", className="muted"),
     ], className="card-summary")
     rows = []
@@ -54,9 +54,9 @@ def _sweep_card(sp: storage.SweepProgress) -> html.Section:
         rows.append([
             s.study, optimizer_label(s.optimizer), schedule_label(s.schedule),
             ", ".join(str(b) for b in s.budgets) or "–",
-            C.progress(s.n_done, s.grid_size), str(s.n_failed), str(s.n_diverged), str(s.n_trials),
+            ui.progress(s.n_done, s.grid_size), str(s.n_failed), str(s.n_diverged), str(s.n_trials),
         ])
-    studies = C.table(["study", "optimizer", "schedule", "budgets", "grid points done / total", "failed",
+    studies = ui.table(["study", "optimizer", "schedule", "budgets", "grid points done / total", "failed",
                        "diverged", "trials recorded"], rows, numeric=(5, 6, 7))
     return html.Section([header, summary, studies], className="card")
 
@@ -66,9 +66,9 @@ def render(source) -> tuple[list, bool]:
     try:
         sweeps = source.sweeps()
     except storage.StorageError as exc:
-        return [C.message(str(exc), "error")], True
+        return [ui.message(str(exc), "error")], True
     if not sweeps:
-        return [C.message(f"No sweep recorded in {source.label} yet: run `basin sweep SPEC.toml --storage URL`; "
+        return [ui.message(f"No sweep recorded in {source.label} yet: run `basin sweep SPEC.toml --storage URL`; "
                           "this page refreshes on its own.")], True
     running = any(sp.n_done < sp.grid_size for sp in sweeps)
     return [_sweep_card(sp) for sp in sweeps], running

@@ -23,8 +23,8 @@ from types import ModuleType
 from dash import Input, Output, ctx, html, no_update
 
 import storage
-from dashboards import components as C
-from dashboards.figures import empty_figure, graph_config
+from dashboards import components as ui
+from dashboards.figkit import empty_figure, graph_config
 from dashboards.selection import encode
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,11 @@ def details(view: View) -> list:
     """Notes and tables under the figures."""
     out = []
     if view.message:
-        out.append(C.message(view.message, "error"))
-    out += C.notes(view.notes)
+        out.append(ui.message(view.message, "error"))
+    out += ui.notes(view.notes)
     for caption, header, rows in view.tables:
         if rows:
-            out.append(C.table(header, rows, caption=caption))
+            out.append(ui.table(header, rows, caption=caption))
     return out
 
 
@@ -99,7 +99,7 @@ def layout(page: ModuleType, source, query: dict) -> html.Div:
     """The page for ``query`` (controls set to the resolved selection; figures fill in by callback)."""
     index, why = index_or_error(source, query)
     if not index:
-        return C.page(page.TITLE, page.INTRO, [], [C.message(why, "info")], name=page.NAME)
+        return ui.page(page.TITLE, page.INTRO, [], [ui.message(why, "info")], name=page.NAME)
     sel = page.resolve(index, query)
     opts = page.options(index, sel)
     if hasattr(page, "layout_options"):  # choices that need a read (cached: the first callback reuses it)
@@ -107,9 +107,9 @@ def layout(page: ModuleType, source, query: dict) -> html.Div:
             opts.update(page.layout_options(source, sel))
         except storage.StorageError:
             pass  # the callback shows the error
-    body = [C.graph(f"{page.NAME}-{name}", height=page.HEIGHTS.get(name, 420)) for name in page.FIGURES]
+    body = [ui.graph(f"{page.NAME}-{name}", height=page.HEIGHTS.get(name, 420)) for name in page.FIGURES]
     body.append(html.Div(id=f"{page.NAME}-details", className="details"))
-    return C.page(page.TITLE, page.INTRO, page.controls(index, sel, opts), body, name=page.NAME)
+    return ui.page(page.TITLE, page.INTRO, page.controls(index, sel, opts), body, name=page.NAME)
 
 
 def register(app, source, page: ModuleType) -> None:
@@ -134,7 +134,7 @@ def register(app, source, page: ModuleType) -> None:
         if not index:
             figs = [empty_figure(why) for _ in page.FIGURES]
             return ([[] for _ in dynamic] + [no_update for _ in keys] + figs
-                    + [graph_config(f"basin-{name}", fmt) for _ in page.FIGURES] + [[C.message(why)], no_update])
+                    + [graph_config(f"basin-{name}", fmt) for _ in page.FIGURES] + [[ui.message(why)], no_update])
         sel = page.resolve(index, query)
         opts = page.options(index, sel)
         view = build_safely(page, source, sel)

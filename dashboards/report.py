@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import html
 import os
-import tempfile
 from pathlib import Path
 
 import plotly.io as pio
@@ -26,7 +25,7 @@ import plotly.offline
 import storage
 from dashboards import page_anytime, page_basins, page_budgets, page_curves, page_schedules, pagekit
 from dashboards.data import Source
-from dashboards.figures import graph_config
+from dashboards.figkit import graph_config
 from dashboards.style import CSS
 from dashboards.summaries import best_rows, coupling_rows, headline_rows
 from dashboards.text import schedule_label
@@ -127,30 +126,13 @@ h3 {{ margin: 22px 0 6px; }}
     return doc, figures.count
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def write(source: Source, path: str | os.PathLike, sweep: str | None = None) -> tuple[Path, int]:
-    """Write the report to ``path`` atomically; returns (absolute path, number of figures)."""
-    target = Path(path).expanduser().resolve()
-    if target.is_dir():
-        raise ValueError(f"{target} is a directory; give a file name for --out")
-    if not target.parent.is_dir():
-        raise ValueError(f"directory {target.parent} does not exist; create it or choose another --out")
+    """Write the report to ``path`` atomically (:func:`storage.files.write_atomic`); returns
+    (absolute path, number of figures)."""
+    target = storage.files.output_path(path)
     doc, n = build_report(source, sweep)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(doc)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return target, n
+
+    def fill(tmp: str) -> None:
+        Path(tmp).write_text(doc, encoding="utf-8")
+
+    return storage.files.write_atomic(target, fill), n

@@ -1,9 +1,57 @@
-"""The dashboard's page template and stylesheet, inline (no asset files to package or serve)."""
+"""The dashboard's look: the page template and stylesheet, and the figures' font, template and colours.
+
+The stylesheet and the template are inline (no asset files to package or serve); the report
+embeds the same stylesheet. Figures take :data:`FONT` (the page's font family),
+:func:`plotly_template`, :data:`COLORSCALE` for errors and :func:`optimizer_color` for lines, so
+an optimizer has one colour on every page.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import plotly.colors
+import plotly.io as pio
+
+FONT_FAMILY = 'Inter, "Segoe UI", Helvetica, Arial, sans-serif'
+#: The figures' text, in the page's font.
+FONT = dict(family=FONT_FAMILY, size=12)
+#: Low error light, high error dark: black circles stay visible on the basin.
+COLORSCALE = plotly.colors.get_colorscale("Viridis_r")
+OPTIMIZER_COLORS = {
+    "sgd": "#1f77b4",
+    "sgdw": "#17becf",
+    "adam": "#d62728",
+    "adamw": "#ff7f0e",
+    "adamw-torch": "#9467bd",
+}
+_EXTRA_COLORS = ("#2ca02c", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
+#: Line dashes of the second, third, … curve of one optimizer.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+
+
+def optimizer_color(name: str) -> str:
+    """The colour of an optimizer's lines and markers (a stable pick for names outside the paper's)."""
+    if name in OPTIMIZER_COLORS:
+        return OPTIMIZER_COLORS[name]
+    return _EXTRA_COLORS[sum(map(ord, name)) % len(_EXTRA_COLORS)]
+
+
+@functools.lru_cache(maxsize=1)
+def _template_json() -> str:
+    return json.dumps(pio.templates["simple_white"].to_plotly_json())
+
+
+def plotly_template() -> dict:
+    """Plotly's ``simple_white`` template as a fresh dict (read from Plotly once)."""
+    return json.loads(_template_json())
+
 
 CSS = """
 :root { --ink: #1d2433; --muted: #5f6b7a; --line: #e3e7ee; --bg: #f7f8fa; --accent: #2b59c3; }
 * { box-sizing: border-box; }
-body { margin: 0; font-family: Inter, "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink);
+body { margin: 0; font-family: """ + FONT_FAMILY + """; color: var(--ink);
        background: var(--bg); font-size: 14px; }
 header.top { display: flex; align-items: center; gap: 20px; padding: 10px 24px; background: #fff;
              border-bottom: 1px solid var(--line); position: sticky; top: 0; z-index: 20; flex-wrap: wrap; }

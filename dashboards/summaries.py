@@ -12,7 +12,7 @@ import pandas as pd
 
 import storage
 from dashboards.panels import Panel
-from dashboards.text import num, optimizer_label, pct, signed, value_label
+from dashboards.text import num, optimizer_label, pct, signed, slope_interval, value_label
 
 Rows = tuple[list[str], list[list[str]]]
 
@@ -32,8 +32,7 @@ def _slope(c: storage.Coupling | None) -> str:
         return "–"
     if c.slope is None:
         return c.verdict
-    ci = f" [{signed(c.slope_ci[0])}, {signed(c.slope_ci[1])}]" if c.slope_ci else ""
-    return f"{signed(c.slope)}{ci}"
+    return slope_interval(c.slope, c.slope_ci)
 
 
 def panel_rows(panels: Sequence[Panel], *, with_sweep: bool = False, with_schedule: bool = False,

@@ -119,3 +119,13 @@ def signed(value: float | None, digits: int = 2) -> str:
     if value is None or not math.isfinite(float(value)):
         return "–"
     return f"{float(value):.{digits}f}".replace("-", "−")
+
+
+def slope_interval(slope: float | None, ci: tuple[float, float] | None) -> str:
+    """A fitted slope and its interval: "−0.95 [−1.10, −0.80]" (no interval: "−0.95")."""
+    return signed(slope) + (f" [{signed(ci[0])}, {signed(ci[1])}]" if ci else "")
+
+
+def count(n: int, noun: str) -> str:
+    """``n`` and the noun, plural unless n is 1: "1 seed", "3 seeds"."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"

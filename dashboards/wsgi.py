@@ -11,12 +11,8 @@ open their own connections. Example::
 
 from __future__ import annotations
 
-import os
-
 from dashboards.app import create_app
 
-ENV_VAR = "BASIN_STORAGE"
-
-app = create_app(os.environ.get(ENV_VAR) or None)
+app = create_app(None)  # None: storage.default_url(), i.e. $BASIN_STORAGE, else sqlite:///basin.db
 #: The WSGI callable (Dash's Flask server).
 application = app.server

@@ -1,13 +1,19 @@
 """``basin report`` and ``basin dashboard``'s command line: the real ``basin`` parser (study.cli) with the
-commands this package registers through the ``basin.commands`` entry point."""
+commands this package registers through the ``basin.commands`` entry point, in-process and as the real
+``basin`` executable (a storage that can never hold a sweep: one line, exit 2, nothing served or written)."""
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import subprocess
+from pathlib import Path
+
+import pytest
 
 from study.cli import main
-from tests.dashboards.conftest import BASIN, EVIL
+from tests.dashboards.conftest import BASIN, EVIL, dashboard
 
 
 def run(capsys, *argv) -> tuple[int, str, str]:
@@ -79,3 +85,95 @@ def test_dashboard_bad_input_is_one_line_exit_2_and_hides_passwords(capsys):
     assert code == 2 and err.count("\n") == 1 and "hunter2" not in err and "***" in err
     code, _, err = run(capsys, "dashboard", "--storage", "nonsense")
     assert code == 2 and err.count("\n") == 1
+
+
+# --- storages that can never hold a sweep ---------------------------------------------------------
+
+#: case → what the one line must say
+UNUSABLE = {
+    "folder": "is a directory",
+    "missing-folder": "does not exist",
+    "not-a-database": "not a database",
+    "refused-port": "refused",
+    "not-a-url": "notaurl::",
+}
+COMMANDS = ("dashboard", "report")
+WAIT_S = 120  # a command still running after this is serving: the hole this guards against
+
+
+def refused_port() -> int:
+    """A local TCP port nobody listens on (bound and released a moment ago)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def unusable(tmp_path_factory) -> dict[str, tuple[str, Path]]:
+    """case → (the --storage URL a user might type, the folder whose content must not change)."""
+    root = tmp_path_factory.mktemp("unusable")
+    (root / "folder").mkdir()
+    (root / "text").mkdir()
+    (root / "text" / "notes.db").write_text("not SQLite, just notes\n")
+    return {
+        "folder": (f"sqlite:///{root / 'folder'}", root / "folder"),
+        "missing-folder": (f"sqlite:///{root / 'missing' / 'dir' / 'x.db'}", root),
+        "not-a-database": (f"sqlite:///{root / 'text' / 'notes.db'}", root / "text"),
+        "refused-port": (f"postgresql+psycopg://postgres@127.0.0.1:{refused_port()}/test", root),
+        "not-a-url": ("notaurl::", root),
+    }
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"" for p in sorted(folder.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def refusals(unusable, tmp_path_factory) -> dict[tuple[str, str], tuple[int | None, str, str, bool]]:
+    """(command, case) → (exit code or None if still running, stdout, stderr, whether anything was written);
+    the ten real ``basin`` processes run side by side."""
+    out_dir = tmp_path_factory.mktemp("refusal-reports")
+    before = {case: tree(folder) for case, (_, folder) in unusable.items()}
+    procs = {}
+    for command in COMMANDS:
+        for case, (url, _) in unusable.items():
+            extra = ["--port", "0"] if command == "dashboard" else ["--out", str(out_dir / f"{case}.html")]
+            procs[command, case] = subprocess.Popen([BASIN, command, "--storage", url, *extra], stdout=subprocess.PIPE,
+                                                    stderr=subprocess.PIPE, text=True, env={**os.environ}, cwd=out_dir)
+    results = {}
+    for key, proc in procs.items():
+        try:
+            stdout, stderr = proc.communicate(timeout=WAIT_S)
+            code = proc.returncode
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            stdout, stderr = proc.communicate()
+            code = None
+        case = key[1]
+        written = tree(unusable[case][1]) != before[case] or any(out_dir.iterdir())
+        results[key] = (code, stdout, stderr, written)
+    return results
+
+
+@pytest.mark.parametrize("case", list(UNUSABLE))
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_storage_that_can_never_hold_a_sweep_is_one_line_and_exit_2(refusals, unusable, command, case):
+    code, stdout, stderr, written = refusals[command, case]
+    assert code is not None, f"basin {command} --storage {unusable[case][0]} still runs after {WAIT_S} s:\n{stderr}"
+    assert code == 2 and stderr.count("\n") == 1 and stderr.startswith(f"basin {command}: "), stderr
+    assert UNUSABLE[case] in stderr.lower(), stderr
+    assert "Traceback" not in stderr and "serving anyway" not in stderr and stdout == ""
+    assert "mode=ro" not in stderr and "default_transaction_read_only" not in stderr  # the URL as typed
+    assert not written
+
+
+def test_the_dashboard_serves_a_database_that_a_sweep_has_yet_to_create(tmp_path):
+    db = tmp_path / "later.db"
+    server = dashboard(f"sqlite:///{db}", tmp_path / "server.log")
+    try:
+        status, body, _ = server.get("/api/sweeps")
+        assert status == 200 and body["sweeps"] == []
+        assert "serving anyway" in (tmp_path / "server.log").read_text()
+    finally:
+        server.stop()
+    assert not db.exists()  # read-only: the sweep creates it

@@ -16,9 +16,10 @@ import plotly.graph_objects as go
 import pytest
 
 import storage
-from dashboards import figures, page_anytime, page_basins, page_budgets, page_curves, page_schedules, pagekit
+from dashboards import fig_heatmaps, figkit, page_anytime, page_basins, page_budgets, page_curves, page_schedules, pagekit
+from dashboards.colorscale import ColorSpec
 from dashboards.data import Source
-from dashboards.figures import BEST, COUPLING, DIVERGED, TOP10, ColorSpec
+from dashboards.fig_heatmaps import BEST, COUPLING, DIVERGED, TOP10
 from dashboards.selection import encode, parse
 from dashboards.text import axis_labels, esc, value_label
 from tests.dashboards.conftest import EVIL, MEANS_RERUN, MEANS_VALUES
@@ -55,7 +56,7 @@ def test_the_source_opens_the_database_read_only(source):
 
 def test_figure2_heatmaps_share_one_colour_axis_on_log2_axes(source, names):
     panels = source.panels(names.paper, "cosine", 4, PAPER_FOUR)
-    fig = valid(figures.heatmaps(page_basins.arrange(list(panels.values()), 1), title="t"))
+    fig = valid(fig_heatmaps.heatmaps(page_basins.arrange(list(panels.values()), 1), title="t"))
     heat = traces(fig, "heatmap")
     assert len(heat) == 4 and {t["coloraxis"] for t in heat} == {"coloraxis"}
     assert {t["xaxis"] for t in heat} == {"x", "x2", "x3", "x4"}  # a 2×2 grid
@@ -68,7 +69,7 @@ def test_figure2_heatmaps_share_one_colour_axis_on_log2_axes(source, names):
 
 def test_top10_best_diverged_and_the_coupling_line_are_drawn(source, names):
     panels = source.panels(names.paper, "cosine", 4, PAPER_FOUR)
-    fig = figures.heatmaps([list(panels.values())])
+    fig = fig_heatmaps.heatmaps([list(panels.values())])
     answers = {c.optimizer: c for c in storage.coupling(source.rdb(), names.paper, PAPER_FOUR, "cosine", budget=4,
                                                         n_boot=source.n_boot)}
     for k, opt in enumerate(PAPER_FOUR):
@@ -96,15 +97,15 @@ def test_the_colour_scale_is_not_washed_out_by_diverged_cells(source, names):
     panels = list(source.panels(names.paper, "cosine", 4, PAPER_FOUR).values())
     errors = np.concatenate([p.grid["test_error"].to_numpy(float) for p in panels])
     ok = np.concatenate([p.grid.loc[~p.grid["diverged_all"], "test_error"].to_numpy(float) for p in panels])
-    clipped = figures.heatmaps([panels])["layout"]["coloraxis"]
+    clipped = fig_heatmaps.heatmaps([panels])["layout"]["coloraxis"]
     assert clipped["cmax"] == pytest.approx(np.nanquantile(ok, 0.9)) and clipped["cmax"] < 0.5
     assert "90th percentile" in clipped["colorbar"]["title"]["text"]
     assert clipped["colorbar"]["ticktext"][-1].startswith("≥")
-    chance = figures.heatmaps([panels], color=ColorSpec(mode="chance"))["layout"]["coloraxis"]
+    chance = fig_heatmaps.heatmaps([panels], color=ColorSpec(mode="chance"))["layout"]["coloraxis"]
     assert chance["cmax"] == pytest.approx(0.9) and "chance" in chance["colorbar"]["title"]["text"]
-    full = figures.heatmaps([panels], color=ColorSpec(mode="full"))["layout"]["coloraxis"]
+    full = fig_heatmaps.heatmaps([panels], color=ColorSpec(mode="full"))["layout"]["coloraxis"]
     assert full["cmax"] == pytest.approx(np.nanmax(errors))
-    log = valid(figures.heatmaps([panels], color=ColorSpec(log=True)))
+    log = valid(fig_heatmaps.heatmaps([panels], color=ColorSpec(log=True)))
     axis = log["layout"]["coloraxis"]
     assert axis["cmin"] == pytest.approx(math.log10(np.nanmin(errors)))
     z = traces(log, "heatmap")[0]["z"]
@@ -113,7 +114,7 @@ def test_the_colour_scale_is_not_washed_out_by_diverged_cells(source, names):
 
 def test_a_cell_shows_the_mean_over_its_seeds(source, names):
     panel = source.panels(names.means, "cosine", 4, ["adamw"])["adamw"]
-    fig = figures.heatmaps([[panel]])
+    fig = fig_heatmaps.heatmaps([[panel]])
     heat = traces(fig, "heatmap")[0]
     lrs = sorted(panel.grid["lr"].unique())
     wds = sorted(panel.grid["wd_norm"].unique())
@@ -135,7 +136,7 @@ def test_the_page_grid_is_storage_basin_grid(source, names):
 
 def test_names_are_escaped_in_every_figure_text(source, names):
     panel = source.panels(names.evil, "cosine", 4, ["adamw"])["adamw"]
-    fig = figures.heatmaps([[panel]], title=esc(names.evil), label=lambda p: figures.panel_title(p, sweep=True))
+    fig = fig_heatmaps.heatmaps([[panel]], title=esc(names.evil), label=lambda p: fig_heatmaps.panel_title(p, sweep=True))
     text = json.dumps(fig, ensure_ascii=False)
     assert "<img" not in text and "&lt;img" in text
 
@@ -183,7 +184,7 @@ def test_schedules_curves_budgets_and_anytime_show_what_the_paper_does(source, n
     assert len(curves.values["set"]) == 4  # the best of each optimizer by default
     restarts = page_curves.build(source, page_curves.resolve(index, {"sweep": [names.paper],
                                                                      "schedule": ["warm-restarts"]}))
-    assert traces(restarts.figures["curves"], "scatter", figures.RESTART)  # restart points marked
+    assert traces(restarts.figures["curves"], "scatter", figkit.RESTART)  # restart points marked
     budgets = page_budgets.build(source, page_budgets.resolve(index, {"sweep": [names.paper], "opt": ["adamw"]}))
     lines = [t for t in traces(budgets.figures["lines"]) if t.get("legendgroup") == "adamw" and t["mode"] != "lines"]
     norm, raw = lines  # λ_norm* and raw λ* against T = 4, 8
@@ -194,6 +195,16 @@ def test_schedules_curves_budgets_and_anytime_show_what_the_paper_does(source, n
     names_drawn = {t["name"] for t in traces(anytime.figures["anytime"], "scatter")}
     assert {"AdamWR (warm restarts)", "AdamW (cosine annealing)"} <= names_drawn
     assert anytime.tables[0][2], "the first-restart table"
+
+
+def test_learning_curves_draw_test_error_on_log_axes(source, names):
+    """Final differences between optimizers (≈ 0.1–0.5 points) vanish on a linear axis: log axes, as Figure 3."""
+    view = page_curves.build(source, page_curves.resolve(source.index(), {"sweep": [names.paper]}))
+    layout = valid(view.figures["curves"])["layout"]
+    axes = {layout[k]["title"]["text"]: layout[k] for k in ("yaxis", "yaxis2", "yaxis3")}
+    assert set(axes) == {"train loss", "test error", "final test error"}
+    assert {title: axis.get("type") for title, axis in axes.items()} == dict.fromkeys(axes, "log")
+    assert axes["test error"]["tickformat"] == axes["final test error"]["tickformat"] == ".1%"
 
 
 def test_a_selection_the_storage_lacks_gives_notes_not_errors(source, names):
@@ -210,4 +221,4 @@ def test_empty_and_unknown_storages_render_messages(tmp_path):
     assert empty.sweeps() == [] and empty.index() == {}
     index, why = pagekit.index_or_error(empty)
     assert index == {} and "No sweep recorded" in why
-    assert valid(figures.empty_figure(EVIL))["layout"]["annotations"][0]["text"].startswith("&lt;img")
+    assert valid(figkit.empty_figure(EVIL))["layout"]["annotations"][0]["text"].startswith("&lt;img")

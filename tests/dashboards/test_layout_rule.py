@@ -1,9 +1,10 @@
 """dashboards/ reads only through the storage package, never imports study/, trainers/ or Ray, never
-writes, and never lets HTML through: checked on the source itself."""
+writes, never lets HTML through, and its package docstring names every module: checked on the source itself."""
 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,15 @@ def test_reads_only_through_storage_and_never_writes(path):
                 f"{path.name}: open_storage without read_only=True")
         if isinstance(node, ast.keyword):
             assert node.arg != "dangerously_allow_html", f"{path.name} renders raw HTML"
+
+
+def test_the_package_docstring_names_every_module():
+    import dashboards
+
+    listed = set(re.findall(r"^``(\w+)(\*?)``", dashboards.__doc__, flags=re.M))
+    names = {name for name, star in listed if not star}
+    prefixes = tuple(name for name, star in listed if star)
+    missing = [p.stem for p in SOURCES if p.stem != "__init__" and p.stem not in names and not p.stem.startswith(prefixes)]
+    assert not missing, f"dashboards/__init__.py does not say what {', '.join(missing)} do"
+    gone = [n for n in names if not (PACKAGE / f"{n}.py").exists()]
+    assert not gone, f"dashboards/__init__.py lists modules that do not exist: {', '.join(gone)}"
