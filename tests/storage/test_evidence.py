@@ -1,0 +1,457 @@
+"""storage.evidence: formulas, and coverage / verdict / bias measured by simulation on planted landscapes.
+
+Every simulation is vectorised over repetitions (no Python loop over bootstrap draws) and seeded, so
+the file is deterministic and runs in well under a minute on one core. Planted grids: 8 × 8, α and
+λ_norm in powers of 2, n_test = 1000, true errors e(α_i, λ_j) = 0.04 + 0.002·(i − 3.5)² + b·(j − j*(i))²
+with b = 0.01 (neighbouring cells near the minimum differ by ~1 point of error).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from storage import evidence as ev
+
+N_TEST = 1000
+ALPHAS = 2.0 ** np.arange(-10, -2)
+WDS = 2.0 ** np.arange(-8, 0)
+I, J = np.meshgrid(np.arange(8), np.arange(8), indexing="ij")
+CURVATURE = 0.01
+
+
+def landscape(kind: str, b: float = CURVATURE, offset: float = 0.3) -> np.ndarray:
+    """True seed-mean errors (64,) of a planted panel: coupled (slope −1), decoupled (0) or flat."""
+    star = {"coupled": 6 + offset - I, "decoupled": 3 + offset + 0 * I, "flat": None}[kind]
+    p = 0.04 + 0.002 * (I - 3.5) ** 2 + (0 if star is None else b * (J - star) ** 2)
+    return p.ravel().astype(float)
+
+
+def measure(p: np.ndarray, k: int, rng: np.random.Generator, sigma: float = 0.005, shape=()) -> np.ndarray:
+    """Errors (*shape, n_cells, k): seed noise σ per run (k ≥ 2) plus binomial test noise."""
+    runs = np.broadcast_to(p[:, None], (*shape, p.size, k))
+    if k > 1:
+        runs = runs + sigma * rng.standard_normal(runs.shape)
+    return rng.binomial(N_TEST, np.clip(runs, 0, 1)) / N_TEST
+
+
+def panel(E, seeds=None, fixed=None, n_test=N_TEST, budget=None, alphas=ALPHAS, wds=WDS) -> ev.Panel:
+    seeds = tuple(range(E.shape[1])) if seeds is None else seeds
+    return ev.Panel(E, np.zeros(E.shape, bool) if fixed is None else fixed, n_test, alphas, wds, seeds, budget)
+
+
+def covers(lo, hi, truth) -> np.ndarray:
+    return (lo <= truth) & (truth <= hi)
+
+
+# ─── Noise model ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_binomial_draws_have_the_binomial_mean_and_variance():
+    rng = np.random.default_rng(1)
+    e = np.array([0.02, 0.05, 0.1, 0.5])
+    sd = ev.seed_draws([0], 20_000, rng)
+    draws = ev.cell_mean_draws(e[:, None], np.zeros((4, 1), bool), N_TEST, sd.columns([0]), rng)
+    var = e * (1 - e) / N_TEST
+    assert np.all(np.abs(draws.mean(0) - e) < 4 * np.sqrt(var / 20_000))
+    assert np.allclose(draws.var(0), var, rtol=0.05)
+    assert np.allclose(draws * N_TEST, np.round(draws * N_TEST))  # counts out of n_test
+
+
+def test_zero_error_gets_a_jeffreys_floor_and_fixed_values_no_noise():
+    rng = np.random.default_rng(2)
+    E = np.array([[0.0], [1.0], [0.9], [0.05]])
+    fixed = np.array([[False], [False], [True], [False]])
+    sd = ev.seed_draws([0], 4000, rng)
+    lo, hi = ev.percentile_interval(ev.cell_mean_draws(E, fixed, N_TEST, sd.columns([0]), rng))
+    assert lo[0] == 0 and 0 < hi[0] <= 0.003  # e = 0 on 1000 examples: [0, 0.002], not [0, 0]
+    assert lo[1] >= 0.997 and hi[1] == 1
+    assert lo[2] == hi[2] == 0.9  # a diverged run at chance: no test noise
+    no_test = ev.cell_mean_draws(E, fixed, None, sd.columns([0]), rng)  # n_test unknown: no noise at all
+    assert np.all(no_test == E[:, 0])
+    P = panel(np.tile(E, (16, 1)), fixed=np.tile(fixed, (16, 1)))
+    assert ev.noise_sources(P) == ("test set",)
+    assert ev.noise_sources(panel(np.tile(E, (16, 1)), n_test=None, fixed=np.tile(fixed, (16, 1)))) == ()
+
+
+def test_t_quantile_matches_tables():
+    for df, t in ((1, 12.7062), (2, 4.3027), (3, 3.1824), (4, 2.7764), (9, 2.2622), (30, 2.0423)):
+        assert ev.t_quantile(0.95, df) == pytest.approx(t, abs=5e-4)
+    assert ev.t_quantile(0.90, 2) == pytest.approx(2.9200, abs=5e-4)
+
+
+def test_paired_seed_resampling_uses_the_same_labels_in_every_cell_and_panel():
+    rng = np.random.default_rng(3)
+    sd = ev.seed_draws([7, 3, 5, 9], 300, rng)
+    assert sd.labels.tolist() == [3, 5, 7, 9]
+    # Panel A has labels (3, 5, 7, 9) in a shuffled column order; panel B only (9, 5). Each value
+    # encodes its label (+ a per-cell offset), and there is no test noise (n_test None).
+    for labels in ((9, 3, 7, 5), (9, 5)):
+        off = np.linspace(0, 0.5, 6)[:, None]
+        E = off + 0.01 * np.array(labels, float)[None, :]
+        vals = ev.value_draws(E, np.zeros(E.shape, bool), None, sd.columns(labels), rng, expand="variance")
+        centre, gain = ev.seed_gain(E, np.zeros(E.shape, bool), None, expand="variance")
+        decoded = np.round(((vals - centre[:, None]) / gain[:, None] + centre[:, None] - off[None]) / 0.01)
+        expected = np.where(np.isin(sd.chosen, labels), sd.chosen, np.nan)
+        have = ~np.isnan(expected).all(1)  # draws where the panel has at least one chosen label
+        for c in range(6):  # every cell saw the same labels in the same slots
+            assert np.array_equal(decoded[have, c], expected[have], equal_nan=True)
+        # draws with none of the panel's labels: each cell resamples its own seeds
+        own = decoded[~have]
+        assert np.isin(own[np.isfinite(own)], labels).all()
+    with pytest.raises(ValueError, match="not in this draw"):
+        sd.columns([1, 3])
+
+
+def test_a_cell_missing_seeds_averages_the_chosen_seeds_it_has():
+    rng = np.random.default_rng(4)
+    sd = ev.seed_draws([0, 1, 2], 200, rng)
+    E = np.array([[0.1, 0.2, 0.3], [0.1, np.nan, 0.3]])
+    vals = ev.value_draws(E, np.zeros(E.shape, bool), None, sd.columns([0, 1, 2]), rng, expand="variance")
+    means = ev.cell_mean_draws(E, np.zeros(E.shape, bool), None, sd.columns([0, 1, 2]), rng, expand="variance")
+    some = ~(sd.chosen == 1).all(1)  # draws that chose a label cell 1 has
+    assert np.all(np.isnan(vals[some, 1, :]) == (sd.chosen[some] == 1))
+    assert np.isfinite(vals[~some, 1]).any(-1).all()  # only label 1 chosen: cell 1 resampled its own
+    assert np.allclose(means[some, 1], np.nanmean(vals[some, 1], -1))
+
+
+# ─── Coverage of cell intervals (truth: the population error) ────────────────────────────────────
+
+
+@pytest.mark.parametrize("p", [0.02, 0.05, 0.1])
+def test_coverage_one_seed(p):
+    rng = np.random.default_rng(10)
+    E = measure(np.full(1000, p), 1, rng)  # 1000 repetitions = 1000 independent cells
+    sd = ev.seed_draws([0], 1000, rng)
+    lo, hi = ev.percentile_interval(ev.cell_mean_draws(E, np.zeros(E.shape, bool), N_TEST, sd.columns([0]), rng))
+    assert 0.90 <= covers(lo, hi, p).mean() <= 0.99
+    assert np.all(hi > lo)
+
+
+@pytest.mark.parametrize("p, sigma", [(0.02, 0.003), (0.02, 0.01), (0.1, 0.003), (0.1, 0.01)])
+def test_coverage_three_seeds(p, sigma):
+    rng = np.random.default_rng(11)
+    E = measure(np.full(2000, p), 3, rng, sigma)
+    sd = ev.seed_draws(range(3), 1000, rng)
+    cols = sd.columns(range(3))
+    fixed = np.zeros(E.shape, bool)
+    lo, hi = ev.percentile_interval(ev.cell_mean_draws(E, fixed, N_TEST, cols, rng, expand="t"))
+    assert 0.90 <= covers(lo, hi, p).mean() <= 0.99
+    if sigma > 0.005 and p < 0.05:  # seeds dominate: without the t expansion the interval under-covers
+        lo, hi = ev.percentile_interval(ev.cell_mean_draws(E, fixed, N_TEST, cols, rng, expand="variance"))
+        assert covers(lo, hi, p).mean() < 0.90
+
+
+# ─── λ_norm*(α) and the slope ────────────────────────────────────────────────────────────────────
+
+
+def test_sub_grid_argmin_recovers_a_planted_parabola_vertex():
+    x = np.log(np.array([0.01, 0.02, 0.05, 0.1, 0.2, 0.4]))  # uneven steps in log λ_norm
+    vertices = np.array([[x[2] + 0.1, x[3] - 0.3], [x[1] + 0.2, x[4] + 0.05]])  # (2, 2) leading axes
+    means = 0.3 * (x - vertices[..., None]) ** 2 + 0.05
+    out = ev.lambda_star(means, x)
+    assert np.allclose(out.log_star, vertices)
+    assert not out.censored.any()
+    # a border minimum is censored and never extrapolated beyond the grid
+    edge = ev.lambda_star(0.3 * (x - (x[0] - 1.0)) ** 2, x)
+    assert edge.censored and edge.log_star == x[0]
+    # clipping: a lopsided window moves the estimate at most LAMBDA_CLIP steps from the minimum
+    lumpy = np.array([0.5, 0.11, 0.10, 0.0999, 0.9, 0.9])
+    got = ev.lambda_star(lumpy, x).log_star
+    assert x[3] - ev.LAMBDA_CLIP * (x[3] - x[2]) - 1e-12 <= got <= x[3] + ev.LAMBDA_CLIP * (x[4] - x[3]) + 1e-12
+    # the parabola through three points is the exact one (window=3: the classic refinement)
+    three = ev.lambda_star(means, x, window=3).log_star
+    assert np.allclose(three, vertices)
+
+
+def test_diverged_cells_stay_out_of_the_parabola():
+    x = np.arange(8.0)
+    row = 0.01 * (x - 3.4) ** 2 + 0.05
+    row[5] = 0.9  # every seed diverged: recorded at chance
+    exclude = np.zeros(8, bool)
+    exclude[5] = True
+    assert ev.lambda_star(row, x, exclude=exclude).log_star == pytest.approx(3.4)
+    assert abs(ev.lambda_star(row, x).log_star - 3.4) > 0.3  # the chance value drags the fit
+
+
+def test_lambda_star_ties_missing_and_skipped_rows():
+    x = np.arange(5.0)
+    rows = np.array([
+        [0.3, 0.1, 0.2, 0.1, 0.3],  # tied minima at 1 and 3 (symmetric): the parabola's vertex, 2
+        [0.3, 0.2, 0.1, 0.1, 0.3],  # adjacent tie → between them
+        [np.nan, np.nan, 0.1, np.nan, np.nan],  # one finite cell → NaN
+        [np.nan, 0.1, 0.2, 0.3, np.nan],  # minimum on the first *finite* column → censored
+        [0.3, 0.2, 0.1, 0.2, 0.3],  # skipped (every value fixed)
+    ])
+    out = ev.lambda_star(rows, x, skip=np.array([False, False, False, False, True]))
+    assert out.log_star[0] == pytest.approx(2.0)
+    assert 2.0 < out.log_star[1] < 3.0
+    assert out.index[0] == 1  # ties: the tied cell nearest the tied centre, the first of equals
+    assert np.isnan(out.log_star[2]) and np.isnan(out.log_star[4])
+    assert out.censored.tolist() == [False, False, False, True, False]
+
+
+def test_slope_matches_least_squares():
+    rng = np.random.default_rng(5)
+    x = np.log(ALPHAS)
+    y = rng.normal(size=(3, 8))
+    assert np.allclose(ev.slope(x, y), [np.polyfit(x, row, 1)[0] for row in y])
+    mask = np.array([1, 1, 0, 1, 1, 0, 1, 1], bool)
+    assert ev.slope(x, y[0], mask) == pytest.approx(np.polyfit(x[mask], y[0][mask], 1)[0])
+    assert np.isnan(ev.slope(x, y[0], np.arange(8) < 2))  # < MIN_POINTS
+    assert ev.slope(x, y[0], np.arange(8) < 2, min_points=2) == pytest.approx((y[0, 1] - y[0, 0]) / (x[1] - x[0]))
+
+
+def test_verdict_reads_the_interval_not_the_point():
+    assert ev.coupling_verdict((-1.2, -0.8)) == "coupled"
+    assert ev.coupling_verdict((-0.2, 0.1)) == "decoupled"
+    assert ev.coupling_verdict((-1.1, 0.1)) == "inconclusive"  # contains both
+    assert ev.coupling_verdict((-0.7, -0.3)) == "inconclusive"  # contains neither
+    assert ev.coupling_verdict(None) == "inconclusive"
+
+
+def _slope_reps(kind: str, k: int, reps: int, rng, n_boot: int = 400, chunk: int = 50) -> ev.SlopeEvidence:
+    """:func:`evidence.slope_evidence` (the core of ``coupling``) over ``reps`` simulated panels at once."""
+    p = landscape(kind)
+    parts = []
+    for _ in range(reps // chunk):
+        E = measure(p, k, rng, shape=(chunk,)).reshape(chunk * 64, k)
+        fixed = np.zeros(E.shape, bool)
+        cols = ev.seed_draws(range(k), n_boot, rng).columns(range(k))
+        land = ev.cell_mean_draws(E, fixed, N_TEST, cols, rng, expand=ev.EXPAND_LAND).reshape(n_boot, chunk, 8, 8)
+        cells = ev.cell_mean_draws(E, fixed, N_TEST, cols, rng, expand="t").reshape(n_boot, chunk, 8, 8)
+        point = E.mean(1).reshape(chunk, 8, 8)
+        parts.append(ev.slope_evidence(point, land, cells, np.log(ALPHAS), np.log(WDS), np.ones((chunk, 8), bool)))
+    return ev.SlopeEvidence(*(np.concatenate([getattr(q, f) for q in parts]) if f != "star" else None
+                              for f in ev.SlopeEvidence._fields))
+
+
+def _verdicts(res: ev.SlopeEvidence) -> np.ndarray:
+    ok = np.isfinite(res.slope) & np.isfinite(res.lo)
+    return np.array([ev.coupling_verdict((lo, hi) if good else None) for lo, hi, good in zip(res.lo, res.hi, ok)])
+
+
+@pytest.mark.parametrize("kind, k", [("coupled", 1), ("coupled", 3), ("decoupled", 1), ("decoupled", 3)])
+def test_coverage_and_verdict_of_the_coupling_slope(kind, k):
+    truth = {"coupled": -1.0, "decoupled": 0.0}[kind]
+    res = _slope_reps(kind, k, 400 if k == 1 else 300, np.random.default_rng(20 + k))  # k = 1 is cheap
+    issued = np.isfinite(res.slope) & np.isfinite(res.lo)
+    assert issued.mean() >= 0.9  # an interval is issued (≥ 3 rows bracket λ_norm*)
+    assert 0.90 <= covers(res.lo, res.hi, truth)[issued].mean() <= 0.99
+    assert (_verdicts(res) == kind).mean() >= 0.85
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_flat_landscape_is_inconclusive(k):
+    res = _slope_reps("flat", k, 100, np.random.default_rng(30 + k))
+    assert (_verdicts(res) == "inconclusive").mean() >= 0.95
+
+
+def test_raw_argmins_would_call_a_flat_landscape_decoupled():
+    """Why rows must bracket λ_norm*: the slope of the raw argmins (border rows dropped) of a flat
+    panel has an interval around 0 that excludes −1 — "decoupled" — most of the time."""
+    rng = np.random.default_rng(32)
+    E = measure(landscape("flat"), 1, rng, shape=(100,)).reshape(6400, 1)
+    draws = ev.cell_mean_draws(E, np.zeros(E.shape, bool), N_TEST, ev.seed_draws([0], 400, rng).columns([0]), rng)
+    point = ev.lambda_star(E.reshape(100, 8, 8), np.log(WDS))
+    boot = ev.lambda_star(draws.reshape(400, 100, 8, 8), np.log(WDS)).log_star
+    lo, hi = ev.percentile_interval(ev.slope(np.log(ALPHAS), boot, ~point.censored))
+    verdicts = [ev.coupling_verdict((a, b)) for a, b in zip(lo, hi)]
+    assert np.mean([v == "decoupled" for v in verdicts]) > 0.5
+
+
+def test_coupling_of_a_panel_is_its_vectorised_core():
+    rng = np.random.default_rng(40)
+    P = panel(measure(landscape("coupled"), 3, rng))
+    sd = ev.seed_draws(range(3), 500, rng)
+    got = ev.coupling(P, sd, np.random.default_rng(7))
+    gen = np.random.default_rng(7)
+    land = P.grid(ev.panel_draws(P, sd, gen, expand=ev.EXPAND_LAND))
+    cells = P.grid(ev.panel_draws(P, sd, gen, expand="t"))
+    core = ev.slope_evidence(P.grid(P.means), land, cells, np.log(ALPHAS), np.log(WDS), ev.usable_rows(P))
+    assert got.slope == pytest.approx(float(core.slope)) and got.slope_ci == pytest.approx((core.lo, core.hi))
+    assert got.verdict == ev.coupling_verdict(got.slope_ci) and got.sources == ("test set", "seeds")
+    assert got.n_rows == core.rows.sum() and got.n_censored == 8 - got.n_rows
+    assert got.n_border >= 1  # the coupled diagonal leaves the grid at its ends
+    json.dumps(got.to_dict())
+
+
+def test_rows_where_every_run_diverged_are_skipped():
+    rng = np.random.default_rng(41)
+    E = measure(landscape("decoupled"), 1, rng)
+    fixed = np.zeros(E.shape, bool)
+    fixed[56:] = True  # the largest α: every λ_norm diverged
+    E[56:] = 0.9
+    P = panel(E, fixed=fixed)
+    assert ev.usable_rows(P).tolist() == [True] * 7 + [False]
+    c = ev.coupling(P, ev.seed_draws([0], 400, rng), rng)
+    assert c.n_usable == 7 and not c.rows[7] and math.isnan(c.lambda_star[7])
+    assert c.verdict == "decoupled"
+
+
+# ─── Best cells: P(best) and the plausible optima ────────────────────────────────────────────────
+
+
+def test_plausible_optima_keep_a_plateau_of_equal_best_cells_and_drop_worse_ones():
+    rng = np.random.default_rng(50)
+    p = np.full(64, 0.10)
+    plateau = np.arange(20, 28)
+    p[plateau] = 0.05
+    plausible, p_best = [], []
+    for _ in range(40):
+        ce = ev.cell_evidence(panel(measure(p, 1, rng)), ev.seed_draws([0], 500, rng), rng)
+        assert ce.p_best.sum() == pytest.approx(1.0)
+        assert ce.plausible[ce.best]
+        plausible.append(ce.plausible)
+        p_best.append(ce.p_best)
+    rate = np.mean(plausible, 0)
+    assert rate[plateau].mean() >= 0.75  # each plateau cell; the observed best always
+    assert rate[np.setdiff1d(np.arange(64), plateau)].max() == 0
+    assert np.mean(p_best, 0)[plateau].sum() > 0.99
+
+
+def test_one_clearly_best_cell_stands_alone():
+    rng = np.random.default_rng(51)
+    p = np.full(64, 0.10)
+    p[20:28] = 0.06
+    p[33] = 0.03
+    ce = ev.cell_evidence(panel(measure(p, 1, rng)), ev.seed_draws([0], 1000, rng), rng)
+    assert ce.best == 33 and ce.p_best[33] > 0.95
+    assert ce.plausible.tolist() == [c == 33 for c in range(64)]
+    assert ce.sources == ("test set",)
+    assert np.all(ce.lo <= ce.means) and np.all(ce.means <= ce.hi)
+    json.dumps(ce.to_dict())
+
+
+def test_prob_best_splits_ties():
+    draws = np.array([[0.1, 0.1, 0.2], [0.1, 0.2, 0.2], [np.nan, 0.3, 0.2]])
+    assert ev.prob_best(draws).tolist() == pytest.approx([0.5, 1 / 6, 1 / 3])
+
+
+# ─── Winner's curse ──────────────────────────────────────────────────────────────────────────────
+
+
+def test_cross_fit_and_validation_are_unbiased_where_the_naive_minimum_is_not():
+    rng = np.random.default_rng(60)
+    p, reps = 0.05, 400
+    E = measure(np.full(64, p), 3, rng, sigma=0.005, shape=(reps,))  # (reps, 64 equal cells, 3 seeds)
+    cf = ev.cross_fit(E)
+    naive = ev.naive(E).error
+    # validation errors: the same trained runs on other examples (no seed noise, so the runs' true
+    # error is p itself; with seed noise validation selects good runs, whose test error is truly lower)
+    runs = np.full((reps, 64, 3), p)
+    V, T = (rng.binomial(N_TEST, runs) / N_TEST for _ in range(2))
+    val = ev.validation(V, T).error
+    se = lambda x: x.std(ddof=1) / math.sqrt(reps)
+    assert abs(cf.error.mean() - p) < 3 * se(cf.error)
+    assert abs(val.mean() - p) < 3 * se(val)
+    assert (p - naive.mean()) / se(naive) > 10
+    assert (p - ev.naive(T).error.mean()) / se(ev.naive(T).error) > 10
+    assert cf.per_seed.shape == (reps, 3) and cf.cells.shape == (reps, 3)
+
+
+def test_cross_fit_holds_out_repeated_labels_together():
+    E = np.array([[0.1, 0.5, 0.1], [0.2, 0.2, 0.2]])
+    out = ev.cross_fit(E)
+    assert out.cells.tolist() == [1, 0, 1]  # held-out seed 0: chosen on seeds 1, 2 (means 0.3 vs 0.2)
+    assert out.per_seed.tolist() == pytest.approx([0.2, 0.5, 0.2])
+    assert out.error == pytest.approx(0.3)
+    rep = ev.cross_fit(E, labels=np.array([4, 4, 9]))  # slots 0 and 1 are one seed, drawn twice
+    assert rep.cells.tolist() == [0, 0, 1]  # slot 0 is chosen on slot 2 alone, not on its twin
+    assert rep.per_seed.tolist() == pytest.approx([0.1, 0.5, 0.2])
+    assert np.isnan(ev.cross_fit(E, labels=np.array([4, 4, 4])).error)
+
+
+def test_best_error_interval_repeats_the_selection():
+    rng = np.random.default_rng(61)
+    P = panel(measure(np.full(64, 0.05), 3, rng))
+    sd = ev.seed_draws(range(3), 600, rng)
+    cf = ev.best_error(P, sd, rng)
+    nv = ev.best_error(P, sd, rng, method="naive")
+    assert cf.method == "cross_fit" and ev.default_method(panel(P.E[:, :1])) == "naive"
+    assert nv.error < cf.error and nv.ci[1] < cf.ci[1]  # the naive minimum and its interval sit low
+    assert cf.ci[0] <= 0.05 <= cf.ci[1]
+    assert 0 < cf.n_valid_draws < 600  # draws that resampled a single label cannot cross-fit
+    V = panel(measure(np.full(64, 0.05), 3, rng))
+    va = ev.best_error(P, sd, rng, validation_panel=V)
+    assert va.method == "validation" and va.ci[0] <= 0.05 <= va.ci[1]
+    with pytest.raises(ValueError, match="validation_panel"):
+        ev.best_error(P, sd, rng, method="validation")
+    json.dumps(va.to_dict())
+
+
+# ─── Comparisons ─────────────────────────────────────────────────────────────────────────────────
+
+
+def test_comparison_is_paired_over_seeds():
+    rng = np.random.default_rng(70)
+    k, n_test = 5, 20_000
+    shared = 0.01 * rng.standard_normal(k)  # a seed's initialisation and data order, common to both panels
+    runs = lambda p: np.clip(p[:, None] + shared + 0.001 * rng.standard_normal((64, k)), 0, 1)
+    coupled = panel(rng.binomial(n_test, runs(np.full(64, 0.060))) / n_test, n_test=n_test)
+    decoupled = panel(rng.binomial(n_test, runs(np.full(64, 0.051))) / n_test, n_test=n_test)
+    sd = ev.seed_draws(range(k), 1000, rng)
+    paired = ev.compare(ev.best_error(coupled, sd, rng), ev.best_error(decoupled, sd, rng))
+    other = ev.seed_draws(range(k), 1000, rng)
+    unpaired = ev.compare(ev.best_error(coupled, sd, rng), ev.best_error(decoupled, other, rng))
+    assert paired.paired and not unpaired.paired and unpaired.notes
+    width = lambda c: c.ci[1] - c.ci[0]
+    assert width(paired) < 0.7 * width(unpaired)
+    assert paired.ci[0] <= paired.improvement <= paired.ci[1]
+    assert paired.improvement == pytest.approx((paired.coupled_error - paired.decoupled_error) / paired.coupled_error)
+    assert ev.relative_improvement(0.1, 0.085) == pytest.approx(0.15)
+    json.dumps(paired.to_dict())
+
+
+# ─── Budgets ─────────────────────────────────────────────────────────────────────────────────────
+
+
+def _budget_panels(rng, star_of_t, k=3):
+    out = []
+    for T in (4, 8, 16, 32):
+        p = (0.04 + 0.002 * (I - 3.5) ** 2 + CURVATURE * (J - star_of_t(T)) ** 2).ravel()
+        out.append(panel(measure(p, k, rng), budget=T))
+    return out
+
+
+@pytest.mark.parametrize("planted, k_true, favoured", [
+    ("flat", 0.0, "sqrt_rule"),  # λ_norm* flat: the paper's √ rule
+    ("raw 1/T", -0.5, "tau_fraction"),  # raw λ* ∝ 1/T: λ_norm* ∝ T^−½
+])
+def test_budget_exponent_favours_the_planted_prediction(planted, k_true, favoured):
+    rng = np.random.default_rng(80)
+    star = (lambda T: 3.3) if planted == "flat" else (lambda T: 4.8 - 0.5 * math.log2(T / 4))
+    hits = []
+    for _ in range(10):
+        sd = ev.seed_draws(range(3), 400, rng)
+        bs = ev.budget_scaling(_budget_panels(rng, star), sd, rng, batch_size=128, n_train=50_000)
+        hits.append(bs.k_ci[0] <= k_true <= bs.k_ci[1] and bs.favoured == favoured)
+        assert bs.raw_exponent_ci == pytest.approx((bs.k_ci[0] - 0.5, bs.k_ci[1] - 0.5))
+        assert np.allclose(bs.raw_star, bs.lambda_norm_star * np.sqrt(128 / (50_000 * np.array(bs.budgets))))
+    assert np.mean(hits) >= 0.8
+    json.dumps(bs.to_dict())
+
+
+def test_budget_predictions_and_verdict_lines():
+    assert ev.consistent_predictions((-0.1, 0.2)) == ("sqrt_rule",)
+    assert ev.consistent_predictions((-0.6, 0.1)) == ("sqrt_rule", "tau_fraction")
+    assert ev.consistent_predictions((0.1, 0.3)) == ()
+    assert ev.favoured_prediction(("sqrt_rule", "tau_fraction")) is None
+    assert ev.favoured_prediction(("tau_epochs",)) == "tau_epochs"
+
+
+def test_panel_validates_its_shape():
+    with pytest.raises(ValueError, match="shape"):
+        ev.Panel(np.zeros((10, 2)), False, N_TEST, ALPHAS, WDS, (0, 1))
+    with pytest.raises(ValueError, match="repeat"):
+        ev.Panel(np.zeros((64, 2)), False, N_TEST, ALPHAS, WDS, (1, 1))
+
+
+def test_cross_fit_with_one_seed_says_why_it_has_no_error():
+    rng = np.random.default_rng(90)
+    P = panel(measure(np.full(64, 0.05), 1, rng))
+    be = ev.best_error(P, ev.seed_draws([0], 100, rng), rng, method="cross_fit")
+    assert be.error is None and be.ci is None and any("≥ 2 seeds" in n for n in be.notes)
