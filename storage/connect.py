@@ -25,8 +25,10 @@ another Optuna version.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import sqlite3
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
@@ -94,6 +96,12 @@ def reader(storage: StorageLike) -> optuna.storages.RDBStorage:
     if not isinstance(storage, optuna.storages.RDBStorage):
         raise StorageError(f"Basin reads need an RDB storage (SQLite/PostgreSQL URL), got {type(storage).__name__}")
     return storage
+
+
+#: Claims of points in flight (see :func:`storage.record.claim_points`): a driver beats every
+#: HEARTBEAT_S seconds; a claim whose heartbeat is older than GRACE_S is stale and taken over.
+HEARTBEAT_S = 10
+GRACE_S = 60
 
 
 def open_storage(url: str | None = None, *, read_only: bool = False) -> optuna.storages.RDBStorage:
@@ -174,6 +182,31 @@ def _open_sqlite(parsed: URL, read_only: bool, label: str) -> optuna.storages.RD
         sa.event.listen(storage.engine, "begin", _sqlite_begin_immediate)
     storage.engine.dispose()  # connections made during construction lack the listeners above
     return storage
+
+
+@contextmanager
+def exclusive(storage: optuna.storages.RDBStorage, name: str):
+    """A lock named ``name`` that every Basin process using this database respects, held for the
+    ``with`` block: a PostgreSQL advisory lock on its own connection, or ``flock`` on the SQLite file."""
+    rdb = rdb_of(storage)
+    engine = rdb.engine
+    if engine.dialect.name == "postgresql":
+        key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": key})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                conn.commit()
+        return
+    path = _sqlite_path(engine.url)
+    if path is None:  # in-memory: one process, nothing to lock against
+        yield
+        return
+    with _file_lock(path):
+        yield
 
 
 @contextmanager
@@ -281,7 +314,10 @@ def _require_optuna_tables(parsed: URL, engine_kwargs: dict, label: str) -> None
 def _construct(parsed: URL, *, engine_kwargs: dict, read_only: bool, label: str) -> optuna.storages.RDBStorage:
     url = parsed.render_as_string(hide_password=False)
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=read_only)
+        with warnings.catch_warnings():  # heartbeat_interval is "experimental" in Optuna: we rely on it knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, skip_table_creation=read_only,
+                                              heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
     except RuntimeError as exc:  # Optuna's schema-compatibility message
         if "compatible" in str(exc):
             raise StorageError(f"{label}: {one_line(exc)}") from None

@@ -15,6 +15,9 @@ import datetime
 import json
 import math
 import numbers
+import os
+import socket
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -23,10 +26,10 @@ import sqlalchemy as sa
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
 
 from storage import tables
-from storage.connect import check_writable
+from storage.connect import check_writable, exclusive, rdb_of
 from storage.errors import UnknownNameError
 from storage.schema import OPTIONAL_TRIAL_ATTRS, PARAMS, STATES, STUDY_ATTRS, TRIAL_ATTRS, GridPoint, study_name
-from storage.sql import sweep_study_ids
+from storage.sql import completed_points, running_claims, sweep_study_ids
 
 
 def grid_distributions(
@@ -109,6 +112,7 @@ def record_trial(
     value: float | None,
     intermediate: Mapping[int, float],
     user_attrs: Mapping[str, Any],
+    claim: int | None = None,
 ) -> None:
     """Record one finished grid point as one trial (a single transaction).
 
@@ -118,7 +122,20 @@ def record_trial(
     ``error`` (text); other attrs are optional. ``optimizer``/``schedule`` attrs are added from
     ``point``. ``distributions`` has ``lr``, ``wd_norm``, ``budget``, ``seed``
     (see :func:`grid_distributions`); Optuna rejects a point outside them.
+
+    ``claim``: the id of this point's claim (:func:`claim_points`); the result is then written
+    into that RUNNING trial — same number, one transaction — instead of a new one (if another
+    driver failed the claim as stale meanwhile, a new trial is added after all).
     """
+    trial = _finished_trial(study, point, distributions, state=state, value=value, intermediate=intermediate,
+                            user_attrs=user_attrs)
+    if claim is not None and _finish_claim(rdb_of(study._storage), claim, trial):
+        return
+    study.add_trial(trial)
+
+
+def _finished_trial(study, point, distributions, *, state, value, intermediate, user_attrs) -> optuna.trial.FrozenTrial:
+    """The validated FrozenTrial of :func:`record_trial` (see there)."""
     check_writable(study._storage)
     optimizer, schedule = _name_parts(study)
     if (point.optimizer, point.schedule) != (optimizer, schedule):
@@ -160,7 +177,48 @@ def record_trial(
     seconds = attrs.get("seconds")
     if isinstance(seconds, (int, float)) and math.isfinite(seconds) and seconds >= 0:
         trial.datetime_start = trial.datetime_complete - datetime.timedelta(seconds=float(seconds))
-    study.add_trial(trial)
+    return trial
+
+
+def _finish_claim(rdb: optuna.storages.RDBStorage, trial_id: int, trial: optuna.trial.FrozenTrial) -> bool:
+    """Write ``trial``'s outcome into the RUNNING claim ``trial_id`` in one transaction; False if the
+    claim is no longer RUNNING (failed as stale by another driver).
+
+    Uses Optuna's own ORM models (the ones its RDBStorage writes with), so the rows are exactly
+    what Optuna writes for a trial told finished — in one commit instead of one per attr.
+    """
+    from optuna.storages._rdb import models
+
+    session = rdb.scoped_session()
+    try:
+        row = session.query(models.TrialModel).filter(models.TrialModel.trial_id == trial_id).with_for_update().one()
+        if row.state != optuna.trial.TrialState.RUNNING:
+            session.rollback()
+            return False
+        have = {a.key: a for a in session.query(models.TrialUserAttributeModel)
+                .filter(models.TrialUserAttributeModel.trial_id == trial_id)}
+        for key, value in trial.user_attrs.items():
+            if key in have:
+                have[key].value_json = json.dumps(value)
+            else:
+                session.add(models.TrialUserAttributeModel(trial_id=trial_id, key=key, value_json=json.dumps(value)))
+        for step, value in trial.intermediate_values.items():
+            stored, kind = models.TrialIntermediateValueModel.intermediate_value_to_stored_repr(value)
+            session.add(models.TrialIntermediateValueModel(trial_id=trial_id, step=step, intermediate_value=stored,
+                                                           intermediate_value_type=kind))
+        if trial.values:
+            stored, kind = models.TrialValueModel.value_to_stored_repr(trial.values[0])
+            session.add(models.TrialValueModel(trial_id=trial_id, objective=0, value=stored, value_type=kind))
+        row.state = trial.state
+        row.datetime_start = trial.datetime_start
+        row.datetime_complete = trial.datetime_complete
+        session.commit()
+        return True
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
 
 
 def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
@@ -182,3 +240,120 @@ def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
             conn.execute(sa.delete(table).where(table.c.study_id.in_(ids)))
         conn.execute(sa.delete(tables.studies).where(tables.studies.c.study_id.in_(ids)))
     return len(ids)
+
+
+# --- claims of points in flight ---------------------------------------------------------------------
+#
+# A driver claims every point it is about to run with a RUNNING trial (Optuna's own state for a
+# trial in progress) and a heartbeat row it refreshes every HEARTBEAT_S seconds, so a second
+# driver of the same sweep skips what is in flight. A claim is stale — failed, and its point
+# taken over — when its heartbeat is older than GRACE_S (Optuna's ``fail_stale_trials``), or at
+# once when its owner was a process on this host that no longer exists. A finished point's result
+# is written into its claim (:func:`record_trial` with ``claim=``): RUNNING becomes COMPLETE or
+# FAIL in one transaction, the trial keeps its number, and there is one trial per point.
+
+CLAIM_ATTR = "claimed_by"
+
+
+def claim_owner() -> str:
+    """``host:pid:start`` of this process: what a claim records as its owner."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_ticks(pid)}"
+
+
+def _start_ticks(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), so a reused PID is not mistaken
+    for a live owner; "" where /proc is not there."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def owner_is_gone(owner: str) -> bool:
+    """True when ``owner`` was a process of this host that no longer runs (False when unsure)."""
+    host, _, rest = owner.partition(":")
+    pid, _, ticks = rest.partition(":")
+    if host != socket.gethostname() or not pid.isdigit() or not ticks:
+        return False
+    return _start_ticks(int(pid)) != ticks
+
+
+def claim_points(
+    rdb: optuna.storages.RDBStorage,
+    studies: Mapping[tuple[str, str], optuna.Study],
+    distributions: Mapping[str, Mapping[str, BaseDistribution]],
+    points: Iterable[GridPoint],
+    sweep: str,
+) -> tuple[dict[GridPoint, int], list[GridPoint]]:
+    """Claim the points of ``points`` that are neither complete nor held by a live claim.
+
+    Runs under :func:`storage.connect.exclusive` for the sweep, so two drivers never claim one
+    point. ``studies`` maps (optimizer, schedule) → study, ``distributions`` optimizer → its grid
+    distributions. Returns ({claimed point: claim trial id}, points in flight in another driver).
+    Stale claims are failed first (their points are then claimed here).
+    """
+    check_writable(rdb)
+    owner = claim_owner()
+    with exclusive(rdb, f"basin-claims/{sweep}"):
+        with warnings.catch_warnings():  # "experimental" in Optuna since 2.9: relied on knowingly
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            for study in studies.values():
+                optuna.storages.fail_stale_trials(study)
+        live: set[GridPoint] = set()
+        for point, claims in running_claims(rdb.engine, sweep).items():
+            for trial_id, claimed_by in claims:
+                if owner_is_gone(claimed_by or ""):
+                    _fail_claim(rdb, trial_id, f"claim of {claimed_by}, a driver that stopped")
+                else:
+                    live.add(point)
+        done = completed_points(rdb.engine, sweep)
+        claimed: dict[GridPoint, int] = {}
+        in_flight: list[GridPoint] = []
+        for point in points:
+            if point in done or point in claimed:
+                continue
+            if point in live:
+                in_flight.append(point)
+                continue
+            study = studies[(point.optimizer, point.schedule)]
+            trial = optuna.trial.create_trial(
+                state=optuna.trial.TrialState.RUNNING, params=point.params(),
+                distributions=dict(distributions[point.optimizer]),
+                user_attrs={CLAIM_ATTR: owner, "optimizer": point.optimizer, "schedule": point.schedule},
+            )
+            claimed[point] = rdb.create_new_trial(study._study_id, template_trial=trial)
+        beat(rdb, list(claimed.values()))
+    return claimed, in_flight
+
+
+def beat(rdb: optuna.storages.RDBStorage, trial_ids: list[int]) -> None:
+    """Refresh the heartbeat of the claims ``trial_ids`` (one statement each for update and insert)."""
+    if not trial_ids:
+        return
+    hb = tables.trial_heartbeats
+    now = sa.func.current_timestamp()
+    with rdb.engine.begin() as conn:
+        for start in range(0, len(trial_ids), 900):
+            chunk = trial_ids[start:start + 900]
+            conn.execute(sa.update(hb).where(hb.c.trial_id.in_(chunk)).values(heartbeat=now))
+            have = {r[0] for r in conn.execute(sa.select(hb.c.trial_id).where(hb.c.trial_id.in_(chunk)))}
+            missing = [{"trial_id": t} for t in chunk if t not in have]
+            if missing:
+                conn.execute(sa.insert(hb).values(heartbeat=now), missing)
+
+
+def release_claims(rdb: optuna.storages.RDBStorage, trial_ids: list[int], why: str) -> None:
+    """Give up claims this driver will not finish: each becomes FAIL with ``why`` (never deleted:
+    Optuna numbers a study's trials by counting them, so a deletion would repeat numbers)."""
+    for trial_id in trial_ids:
+        _fail_claim(rdb, trial_id, why)
+
+
+def _fail_claim(rdb: optuna.storages.RDBStorage, trial_id: int, why: str) -> None:
+    try:
+        rdb.set_trial_user_attr(trial_id, "error", why)
+        rdb.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another driver failed it first

@@ -65,12 +65,16 @@ OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
     "recommended_epoch": int,  # the epoch whose test error is the trial's value
     "node_id": str,  # Ray node id
     "worker_pid": int,  # the Ray worker process (shows actor reuse)
+    "pack": str,  # the pack (one Ray trial) that trained this point with others: "<sweep>#<Tune trial id>"
+    "pack_size": int,  # how many points that pack trained together (1: unpacked)
+    "claimed_by": str,  # the driver that claimed and ran the point: "host:pid:start"
 }
 
 #: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
 FRAME_ATTRS = ("diverged", "wd", "seconds", "node", "error")
 #: Every scalar attr Basin records: what exports carry.
-SCALAR_ATTRS = (*FRAME_ATTRS, "device", "code_version", "recommended_epoch", "node_id", "worker_pid")
+SCALAR_ATTRS = (*FRAME_ATTRS, "device", "code_version", "recommended_epoch", "node_id", "worker_pid", "pack",
+                "pack_size", "claimed_by")
 
 _SIGNIFICANT_DIGITS = 12
 

@@ -282,3 +282,11 @@ def points_in_state(engine: sa.Engine, sweep: str, *states: str) -> dict[GridPoi
 def completed_points(engine: sa.Engine, sweep: str) -> set[GridPoint]:
     """Grid points of ``sweep`` with at least one COMPLETE trial (what a sweep resumes from)."""
     return set(points_in_state(engine, sweep, "COMPLETE"))
+
+
+def running_claims(engine: sa.Engine, sweep: str) -> dict[GridPoint, list[tuple[int, str | None]]]:
+    """{grid point: [(trial id, owner)]} of the RUNNING trials (claims) of ``sweep``."""
+    claims = points_in_state(engine, sweep, "RUNNING")
+    ids = [t for trial_ids in claims.values() for t in trial_ids]
+    owners = fetch_attrs(engine, ids, ["claimed_by"]) if ids else {}
+    return {p: [(t, owners[t].get("claimed_by")) for t in trial_ids] for p, trial_ids in claims.items()}

@@ -115,6 +115,7 @@ trial_heartbeats = sa.Table(
     metadata,
     sa.Column("trial_heartbeat_id", sa.Integer, primary_key=True),
     sa.Column("trial_id", sa.Integer),
+    sa.Column("heartbeat", sa.DateTime),
 )
 
 # Children before parents: the order a hand-written delete must follow.

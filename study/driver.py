@@ -1,14 +1,20 @@
-"""The sweep driver: a Ray Tune ``Tuner`` over the missing grid points, recording into Optuna.
+"""The sweep driver: a Ray Tune ``Tuner`` over packs of the missing grid points, recording into Optuna.
 
-* One Tune trial per grid point (``tune.grid_search`` over the points), a function trainable that
-  runs one training run (trainers.run) and reports every epoch with ``tune.report``.
+* The missing points are claimed (``storage.record.claim_points``: a RUNNING trial with a
+  heartbeat each), so a second driver of the same sweep skips what is in flight, and grouped into
+  packs (:mod:`study.packs`).
+* One Tune trial per pack (``tune.grid_search`` over the packs): a function trainable that trains
+  the pack's members together (``trainers.packed.train_pack``; a pack of one runs
+  ``trainers.run.train``, exactly as before packs) and reports every epoch with ``tune.report``.
 * Resources per trial from the spec (``tune.with_resources``); ``max_concurrent_trials`` from the
   spec; ``reuse_actors=True`` so a worker keeps its imports and loaded data set between trials.
-* A trial whose worker dies is retried (``FailureConfig(max_failures)``); a trial whose training
-  raises reports the error and ends normally, so it is recorded as FAIL and never retried.
-* The driver is the only writer: a Tune callback adds each finished trial to its Optuna study
-  (``storage.record_trial``) as soon as it finishes, so a crash loses at most the trials in flight,
-  and a re-run (resume) only runs the points that have no COMPLETE trial.
+* A trial whose worker dies is retried whole (``FailureConfig(max_failures)``); a trial whose
+  training raises reports the error and ends normally, so its unfinished members are recorded as
+  FAIL and never retried.
+* The driver is the only writer: a Tune callback adds each member of a finished pack to its Optuna
+  study as its own trial (``storage.record_trial``, user attrs ``pack`` and ``pack_size`` naming
+  the pack) as soon as the pack finishes, then deletes the point's claim. A crash loses at most the
+  packs in flight; a re-run (resume) packs only the points that have no COMPLETE trial.
 
 Optuna's GridSampler / Ray's OptunaSearch are not used: OptunaSearch rejects ``tune.grid_search``
 and concurrent GridSampler workers can repeat points; an exhaustive grid recorded with
@@ -20,18 +26,19 @@ from __future__ import annotations
 import logging
 import os
 import subprocess
-import sys
 import tempfile
+import threading
 from dataclasses import asdict
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import optuna
 
-from storage.connect import open_storage
-from storage.record import ensure_study, grid_distributions, record_trial
+from storage.connect import HEARTBEAT_S, open_storage
+from storage.record import beat, claim_points, ensure_study, grid_distributions, record_trial, release_claims
 from storage.schema import trial_record
-from storage.sql import completed_points
+from study import packs as packs_mod
+from study.progress import Progress
 from study.spec import Point, SpecError, SweepSpec, spec_dict
 
 # Tune's automatic CSV/JSON/TensorBoard loggers cost time per result and we never read them.
@@ -54,109 +61,175 @@ def code_version() -> str:
     return f"{ver}+{sha}" if sha else ver
 
 
-def run_point(config: dict) -> None:
-    """The Tune function trainable: one training run, one ``tune.report`` per epoch."""
+# --- the trainable (runs on a Ray worker) ------------------------------------------------------------
+
+
+def run_pack(config: dict) -> None:
+    """The Tune function trainable: train one pack, one ``tune.report`` per epoch.
+
+    Reports ``{"members": {"i": epoch result}, "failed": {"i": error}}``: member i's result of
+    that epoch, or why member i stopped. A pack of one runs ``trainers.run.train``; a model that
+    cannot be packed runs its members one after another.
+    """
     import ray
     import torch
     from ray import tune
 
+    from trainers.packed import train_pack
     from trainers.run import RunConfig, train
 
-    config = config["trial"]
-    torch.set_num_threads(max(1, int(config["cpus"])))
-    node_id = ray.get_runtime_context().get_node_id()
-    try:
-        for result in train(RunConfig(**config["run"])):
-            tune.report({**result.to_json(), "node_id": node_id, "worker_pid": os.getpid(), "failed": False})
-    except Exception as exc:  # recorded as FAIL by the driver, not retried
-        tune.report({"failed": True, "error": f"{type(exc).__name__}: {exc}", "node_id": node_id})
+    trial = config["trial"]
+    torch.set_num_threads(max(1, int(trial["cpus"])))
+    where = {"node_id": ray.get_runtime_context().get_node_id(), "worker_pid": os.getpid()}
+
+    def report(members=None, failed=None):
+        tune.report({"members": members or {}, "failed": failed or {}, **where})
+
+    def error(exc: BaseException) -> str:
+        return f"{type(exc).__name__}: {exc}"
+
+    runs, refused = {}, {}
+    for i, r in enumerate(trial["runs"]):
+        try:
+            runs[i] = RunConfig(**r)
+        except ValueError as exc:  # a config the worker refuses: that member is FAIL, not retried
+            refused[str(i)] = error(exc)
+    if refused:
+        report(failed=refused)
+    if len(runs) > 1:
+        index = list(runs)  # pack row → member index
+        finished: set[int] = set()
+        try:
+            for epoch in train_pack([runs[i] for i in index]):
+                report({str(index[j]): r.to_json() for j, r in epoch.items()})
+                finished |= {index[j] for j, r in epoch.items() if r.diverged or r.epoch == runs[index[j]].epochs}
+            return
+        except ValueError as exc:
+            if "no packed form" not in str(exc):
+                report(failed={str(i): error(exc) for i in index if i not in finished})
+                return
+        except Exception as exc:  # recorded as FAIL by the driver, not retried
+            report(failed={str(i): error(exc) for i in index if i not in finished})
+            return
+    for i, run in runs.items():  # one point, or a model without a packed form: one by one
+        try:
+            for r in train(run):
+                report({str(i): r.to_json()})
+        except Exception as exc:  # this point is FAIL; the others still run
+            report(failed={str(i): error(exc)})
 
 
 def _trial_name(trial) -> str:
-    p = trial.config["trial"]["point"]
+    points = trial.config["trial"]["points"]
+    p = points[0]
+    more = f"+{len(points) - 1}" if len(points) > 1 else ""
     return (f"{trial.trial_id}_{p['optimizer']}_{p['schedule']}_lr{p['lr']:.3g}_wd{p['wd_norm']:.3g}"
-            f"_T{p['budget']}_s{p['seed']}")
+            f"_T{p['budget']}_s{p['seed']}{more}")
+
+
+# --- recording (runs in the driver) --------------------------------------------------------------------
 
 
 class Recorder:
-    """Turns a trial's per-epoch reports into one Optuna trial (COMPLETE or FAIL)."""
+    """Turns a member's per-epoch reports into one Optuna trial (COMPLETE or FAIL), then frees its claim."""
 
-    def __init__(self, spec: SweepSpec, studies: dict, version: str):
+    def __init__(self, spec: SweepSpec, studies: dict, version: str, rdb, claims: dict[Point, int]):
         self.studies = studies  # (optimizer, schedule) -> optuna.Study
         self.version = version
-        self.distributions = {  # the Optuna distributions of each optimizer's grid, for every trial it records
-            name: grid_distributions(spec.lr_values(name), spec.wd_norm_values(name), spec.budgets, spec.seeds)
-            for name in spec.optimizers
-        }
+        self.rdb = rdb
+        self.claims = claims
+        self.lock = threading.Lock()
+        self.distributions = distributions(spec)
 
-    def complete(self, point: Point, epochs: list[dict]) -> bool:
+    def __getstate__(self):  # Tune pickles its callbacks into the experiment state; a lock cannot be
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state, lock=threading.Lock())
+
+    def _claim(self, point: Point) -> int | None:
+        with self.lock:
+            return self.claims.pop(point, None)
+
+    def complete(self, point: Point, epochs: list[dict], **attrs) -> bool:
         """Record a finished run; returns whether it diverged."""
         study = self.studies[(point.optimizer, point.schedule)]
         last = epochs[-1]
         rec = trial_record(epochs, code_version=self.version, node_id=last.get("node_id", ""),
-                           worker_pid=int(last.get("worker_pid", 0)))
+                           worker_pid=int(last.get("worker_pid", 0)), **attrs)
         record_trial(study, point, self.distributions[point.optimizer], state="COMPLETE", value=rec.value,
-                     intermediate=rec.intermediate, user_attrs=rec.user_attrs)
+                     intermediate=rec.intermediate, user_attrs=rec.user_attrs, claim=self._claim(point))
         return bool(rec.user_attrs["diverged"])
 
-    def fail(self, point: Point, error: str, node: str = "") -> None:
+    def fail(self, point: Point, error: str, node: str = "", **attrs) -> None:
         study = self.studies[(point.optimizer, point.schedule)]
         record_trial(
-            study, point, self.distributions[point.optimizer], state="FAIL", value=None,
-            intermediate={}, user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version},
+            study, point, self.distributions[point.optimizer], state="FAIL", value=None, intermediate={},
+            user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version, **attrs},
+            claim=self._claim(point),
         )
 
 
-def _make_callback(recorder: Recorder, total: int, quiet: bool):
+def distributions(spec: SweepSpec) -> dict:
+    """The Optuna distributions of each optimizer's grid, for every trial (and claim) it records."""
+    return {name: grid_distributions(spec.lr_values(name), spec.wd_norm_values(name), spec.budgets, spec.seeds)
+            for name in spec.optimizers}
+
+
+def _make_callback(recorder: Recorder, progress: Progress):
     from ray import tune
-    from tqdm import tqdm
 
     class RecordingCallback(tune.Callback):
-        """Writes every finished trial to Optuna as soon as it finishes; drives the progress bar."""
+        """Writes every member of a finished pack to Optuna as soon as the pack finishes."""
 
         def __init__(self):
-            self.history: dict[str, dict[int, dict]] = {}
-            self.errors: dict[str, tuple[str, str]] = {}
-            self.failed = self.diverged = 0
-            self.bar = tqdm(total=total, unit="trial", file=sys.stderr, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True,
-                            bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]{postfix}")
-
-        def _tick(self):
-            self.bar.set_postfix_str(f"failed {self.failed}, diverged {self.diverged}")
-            self.bar.update(1)
+            self.history: dict[str, dict[int, dict[int, dict]]] = {}  # trial → member → epoch → result
+            self.errors: dict[str, dict[int, str]] = {}
+            self.node: dict[str, str] = {}
 
         def on_trial_result(self, iteration, trials, trial, result, **info):
-            if result.get("failed"):
-                self.errors[trial.trial_id] = (result.get("error", "unknown error"), result.get("node_id", ""))
-                return
             history = self.history.setdefault(trial.trial_id, {})
-            if result["epoch"] == 1:  # a retried trial starts over
-                history.clear()
-            history[result["epoch"]] = dict(result)
+            members = {int(i): r for i, r in (result.get("members") or {}).items()}
+            if any(r["epoch"] in history.get(i, {}) for i, r in members.items()):
+                history.clear()  # a retried pack starts over
+                self.errors.pop(trial.trial_id, None)
+            for i, r in members.items():
+                history.setdefault(i, {})[r["epoch"]] = {**r, "node_id": result.get("node_id", ""),
+                                                         "worker_pid": result.get("worker_pid", 0)}
+            for i, text in (result.get("failed") or {}).items():
+                self.errors.setdefault(trial.trial_id, {})[int(i)] = text
+            self.node[trial.trial_id] = result.get("node_id", "")
+
+        def _record(self, trial, default_error: str):
+            pack = trial.config["trial"]
+            points = [Point(**p) for p in pack["points"]]
+            history = self.history.pop(trial.trial_id, {})
+            errors = self.errors.pop(trial.trial_id, {})
+            node = self.node.pop(trial.trial_id, "")
+            attrs = {"pack": f"{pack['sweep']}#{trial.trial_id}", "pack_size": len(points)}
+            for i, point in enumerate(points):
+                epochs = [history[i][e] for e in sorted(history.get(i, {}))]
+                finished = epochs and (epochs[-1].get("diverged") or epochs[-1]["epoch"] == point.budget)
+                if finished and i not in errors:
+                    progress.point(diverged=recorder.complete(point, epochs, **attrs))
+                else:
+                    recorder.fail(point, errors.get(i, default_error), node, **attrs)
+                    progress.point(failed=True)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            point = Point(**trial.config["trial"]["point"])
-            history = self.history.pop(trial.trial_id, {})
-            if trial.trial_id in self.errors or not history:
-                error, node = self.errors.pop(trial.trial_id, ("the trial reported no result", ""))
-                recorder.fail(point, error, node)
-                self.failed += 1
-            elif recorder.complete(point, [history[e] for e in sorted(history)]):
-                self.diverged += 1
-            self._tick()
+            self._record(trial, "the pack stopped before this point finished")
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            point = Point(**trial.config["trial"]["point"])
-            self.history.pop(trial.trial_id, None)
             err = trial.get_error()
-            recorder.fail(point, f"{type(err).__name__}: {err}" if err else "the trial's worker failed")
-            self.failed += 1
-            self._tick()
+            self._record(trial, f"{type(err).__name__}: {err}" if err else "the trial's worker failed")
 
         def on_experiment_end(self, trials, **info):
-            self.bar.close()
+            progress.close()
 
     return RecordingCallback()
+
+
+# --- Ray and the database ----------------------------------------------------------------------------
 
 
 def connect_ray(address: str | None, verbose: bool) -> str:
@@ -167,6 +240,8 @@ def connect_ray(address: str | None, verbose: bool) -> str:
     address = address or os.environ.get("RAY_ADDRESS")
     if ray.is_initialized():
         return "existing"
+    if not verbose:  # Ray's note that a local cluster made an auth token is not the user's business
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
     if address:
         ray.init(address=address, **quiet)
         return address
@@ -175,8 +250,9 @@ def connect_ray(address: str | None, verbose: bool) -> str:
     return "local"
 
 
-def check_resources(spec: SweepSpec) -> None:
-    """Refuse per-trial resources that no node of the cluster could ever grant."""
+def check_resources(spec: SweepSpec) -> int:
+    """Refuse per-trial resources that no node of the cluster could ever grant; returns how many
+    trials the cluster can run at once."""
     import ray
 
     nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
@@ -191,28 +267,25 @@ def check_resources(spec: SweepSpec) -> None:
         raise SpecError(
             f"resources.cpus: {spec.resources.cpus} CPU per trial but the largest node has {max_cpu:g}; lower it"
         )
+    return slots_of(spec, nodes)
 
 
-#: (B, n_test, classes) of the file-based data sets, for a driver host that does not hold the files itself.
-KNOWN_SIZES = {"cifar10": (50000, 10000, 10), "cifar100": (50000, 10000, 100), "imagenet32": (1281167, 50000, 1000)}
-
-
-def dataset_size(spec: SweepSpec):
-    """The ``trainers.run.DatasetInfo`` of the spec's data set: loaded when it is on this host, else
-    the published sizes."""
-    from trainers.data import DataError
-    from trainers.run import DatasetInfo, RunConfig, dataset_info
-
-    try:
-        return dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir))
-    except DataError:
-        if spec.dataset in KNOWN_SIZES:
-            return DatasetInfo(*KNOWN_SIZES[spec.dataset])
-        raise
+def slots_of(spec: SweepSpec, nodes: list[dict]) -> int:
+    """Trials that fit at once on ``nodes`` (Ray resource dicts), capped by max_concurrent_trials."""
+    per = []
+    for n in nodes:
+        fits = int(n.get("CPU", 0) // spec.resources.cpus)
+        if spec.resources.gpus > 0:
+            fits = min(fits, int(n.get("GPU", 0) // spec.resources.gpus))
+        per.append(fits)
+    slots = max(1, sum(per))
+    return min(slots, spec.max_concurrent_trials) if spec.max_concurrent_trials else slots
 
 
 def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
-    info = dataset_size(spec)
+    from trainers.run import RunConfig, dataset_info
+
+    info = dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir))
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
@@ -231,63 +304,109 @@ def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
 
 
 def missing_points(spec: SweepSpec, rdb) -> list[Point]:
-    done = {p.key() for p in completed_points(rdb.engine, spec.name)}
-    return [p for p in spec.points() if p.key() not in done]
+    from storage.sql import completed_points
+
+    done = completed_points(rdb.engine, spec.name)
+    return [p for p in spec.points() if p not in done]
+
+
+class _Heartbeat:
+    """Beats the claims still held every HEARTBEAT_S seconds, in a daemon thread."""
+
+    def __init__(self, rdb, claims: dict[Point, int], lock: threading.Lock):
+        self.rdb, self.claims, self.lock = rdb, claims, lock
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="basin-heartbeat", daemon=True)
+
+    def _run(self):
+        while not self.stop.wait(HEARTBEAT_S):
+            with self.lock:
+                ids = list(self.claims.values())
+            try:
+                beat(self.rdb, ids)
+            except Exception:  # noqa: BLE001 - a missed beat only risks a claim going stale
+                logging.getLogger(__name__).warning("heartbeat of %d claims failed", len(ids), exc_info=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
 
 
 def run_sweep(
     spec: SweepSpec, text: str, *, storage_url: str | None = None, address: str | None = None,
-    verbose: bool = False, quiet: bool = False, limit: int | None = None, trainable=None,
+    verbose: bool = False, quiet: bool = False, limit: int | None = None, pack: int | str | None = None,
+    trainable=None,
 ) -> dict:
-    """Run every grid point that has no COMPLETE trial yet. Returns counts of what happened.
+    """Run every grid point that has no COMPLETE trial and no live claim yet. Returns counts.
 
-    ``trainable`` replaces :func:`run_point` (same signature); tests use it to kill or break trials.
+    ``pack`` overrides the spec's ``pack``. ``trainable`` replaces :func:`run_pack` (same
+    signature); tests use it to kill or break trials.
     """
     import ray
     from ray import tune
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pack = spec.pack if pack is None else pack
     rdb = open_storage(storage_url)
     missing = missing_points(spec, rdb)
     total = len(spec.points())
-    todo = missing if limit is None else missing[:limit]
-    summary = {"total": total, "already_complete": total - len(missing), "run": len(todo), "failed": 0, "diverged": 0}
-    if not todo:
+    summary = {"total": total, "already_complete": total - len(missing), "run": 0, "in_flight": 0,
+               "packs": 0, "failed": 0, "diverged": 0}
+    if not missing:
         return summary
     if not verbose:
         # Ray's new console output prints an experiment table even at verbose=0; the classic one is silent.
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         # We disable Tune's result files, so its end-of-run summary would warn about each trial.
         logging.getLogger("ray.tune").setLevel(logging.ERROR)
+    version = code_version()
+    studies = open_studies(spec, rdb, text, version)
+    claims, in_flight = claim_points(rdb, studies, distributions(spec), missing[:limit] if limit else missing,
+                                     spec.name)
+    summary.update(run=len(claims), in_flight=len(in_flight))
+    if not claims:
+        return summary
+    recorder = Recorder(spec, studies, version, rdb, claims)
     started_here = not ray.is_initialized()
-    connect_ray(address, verbose)
     try:
-        check_resources(spec)
-        version = code_version()
-        studies = open_studies(spec, rdb, text, version)
-        recorder = Recorder(spec, studies, version)
-        callback = _make_callback(recorder, len(todo), quiet)
-        resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}
-        device = "auto" if spec.resources.gpus > 0 else "cpu"
-        configs = [
-            {"point": asdict(p), "run": spec.run_config(p, device), "cpus": spec.resources.cpus} for p in todo
-        ]
-        with tempfile.TemporaryDirectory(prefix="basin-tune-") as tmp:
-            tuner = tune.Tuner(
-                tune.with_resources(trainable or run_point, resources),
-                param_space={"trial": tune.grid_search(configs)},
-                tune_config=tune.TuneConfig(
-                    max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=True, num_samples=1,
-                    trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
-                ),
-                run_config=tune.RunConfig(
-                    name=f"basin-{spec.name}", storage_path=tmp, verbose=2 if verbose else 0,
-                    callbacks=[callback], failure_config=tune.FailureConfig(max_failures=spec.max_failures),
-                ),
-            )
-            tuner.fit()
-        summary["failed"], summary["diverged"] = callback.failed, callback.diverged
+        with _Heartbeat(rdb, claims, recorder.lock):
+            connect_ray(address, verbose)
+            slots = check_resources(spec)
+            device = "auto" if spec.resources.gpus > 0 else "cpu"
+            todo = [p for p in missing if p in claims]
+            planned = packs_mod.plan(spec, todo, pack=pack, slots=slots, device=device)
+            summary["packs"] = len(planned)
+            progress = Progress(spec.name, len(todo), quiet=quiet)
+            callback = _make_callback(recorder, progress)
+            resources = {"cpu": spec.resources.cpus, "gpu": spec.resources.gpus}
+            configs = [{"points": [asdict(p) for p in pk.points], "runs": list(pk.runs), "cpus": spec.resources.cpus,
+                        "sweep": spec.name} for pk in planned]
+            with tempfile.TemporaryDirectory(prefix="basin-tune-") as tmp:
+                tuner = tune.Tuner(
+                    tune.with_resources(trainable or run_pack, resources),
+                    param_space={"trial": tune.grid_search(configs)},
+                    tune_config=tune.TuneConfig(
+                        max_concurrent_trials=spec.max_concurrent_trials, reuse_actors=True, num_samples=1,
+                        trial_name_creator=_trial_name, trial_dirname_creator=_trial_name,
+                    ),
+                    run_config=tune.RunConfig(
+                        name=f"basin-{spec.name}", storage_path=tmp, verbose=2 if verbose else 0,
+                        callbacks=[callback], failure_config=tune.FailureConfig(max_failures=spec.max_failures),
+                    ),
+                )
+                tuner.fit()
+            progress.close()
+            summary["failed"], summary["diverged"] = progress.failed, progress.diverged
         return summary
     finally:
+        with recorder.lock:
+            left = list(claims.values())
+            claims.clear()
+        # Points this driver will not run: FAIL at once, so the next driver takes them without waiting.
+        release_claims(rdb, left, "the driver stopped before this point ran")
         if started_here:
             ray.shutdown()

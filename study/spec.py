@@ -11,6 +11,7 @@ A spec (every key; see examples/ and the README)::
     data_dir = "data"                 # optional: folder of file-based data sets
     max_concurrent_trials = 2         # optional: default = as many as resources allow
     max_failures = 2                  # optional: retries of a trial whose worker died
+    pack = "auto"                     # optional: grid points trained together per trial ("auto" | N; 1 = unpacked)
 
     [resources]                       # per trial
     cpus = 1
@@ -117,6 +118,7 @@ class SweepSpec(_Strict):
     data_dir: str | None = None
     max_concurrent_trials: int | None = Field(default=None, ge=1)
     max_failures: int = Field(default=2, ge=0)
+    pack: Literal["auto"] | int = "auto"
     resources: Resources = Resources()
     schedules: list[ScheduleSpec]
     optimizers: dict[str, OptimizerGrid]
@@ -126,6 +128,13 @@ class SweepSpec(_Strict):
     def _name(cls, value: str) -> str:
         if "/" in value or value != value.strip():
             raise ValueError("must not contain '/' or surrounding spaces (studies are named <name>/<optimizer>/<schedule>)")
+        return value
+
+    @field_validator("pack")
+    @classmethod
+    def _pack(cls, value):
+        if isinstance(value, bool) or (isinstance(value, int) and value < 1):
+            raise ValueError(f'must be "auto" or an integer >= 1 (points per trial; 1 = unpacked); got {value!r}')
         return value
 
     @field_validator("dataset")

@@ -59,6 +59,13 @@ IMAGENET32_TRAIN_BATCHES = tuple(f"train_data_batch_{i}" for i in range(1, 11))
 IMAGENET32_TEST = "val_data"
 IMAGENET32_URL = "https://image-net.org/download-images.php (Downsampled ImageNet, 32x32: Imagenet32_train, Imagenet32_val)"
 
+#: (B, n_test, classes, input shape) of the file-based sets as published, for a host without the files.
+PUBLISHED_SIZES = {
+    "cifar10": (50000, 10000, 10, (3, 32, 32)),
+    "cifar100": (50000, 10000, 100, (3, 32, 32)),
+    "imagenet32": (1281167, 50000, 1000, (3, 32, 32)),
+}
+
 _CHUNK = 4096  # images converted to float per step (bounds the temporary memory of the big sets)
 
 

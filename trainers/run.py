@@ -138,11 +138,13 @@ def chance_error(num_classes: int) -> float:
 
 @dataclass(frozen=True)
 class DatasetInfo:
-    """What a sweep records about its data set: B (of λ = λ_norm·√(b/(B·T))), n_test, C, chance."""
+    """What a sweep records about its data set: B (of λ = λ_norm·√(b/(B·T))), n_test, C, chance,
+    and the shape of one example."""
 
     n_train: int
     n_test: int
     num_classes: int
+    input_shape: tuple[int, ...]
 
     @property
     def chance(self) -> float:
@@ -150,9 +152,15 @@ class DatasetInfo:
 
 
 def dataset_info(config: RunConfig) -> DatasetInfo:
-    """The :class:`DatasetInfo` of the run's data set (loaded once per process)."""
-    ds = _load_dataset(config.dataset, config.data_dir, config.download)
-    return DatasetInfo(ds.n_train, int(ds.x_test.shape[0]), ds.num_classes)
+    """The :class:`DatasetInfo` of the run's data set: loaded when it is on this host (once per
+    process), else the published sizes of the file-based sets (a driver host need not hold them)."""
+    try:
+        ds = _load_dataset(config.dataset, config.data_dir, config.download)
+    except data_mod.DataError:
+        if config.dataset in data_mod.PUBLISHED_SIZES:
+            return DatasetInfo(*data_mod.PUBLISHED_SIZES[config.dataset])
+        raise
+    return DatasetInfo(ds.n_train, int(ds.x_test.shape[0]), ds.num_classes, ds.input_shape)
 
 
 def _evaluate(model, ds, batch_size: int, amp: bool) -> tuple[float, float]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from study.spec import SpecError, load_spec
@@ -21,25 +22,46 @@ def register(subparsers) -> None:
                    help="join an existing Ray cluster at HOST:PORT (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work it implies; run nothing")
     p.add_argument("--limit", type=int, default=None, help="run at most N of the missing points (then stop)")
+    p.add_argument("--pack", type=_pack, default=None, metavar="N|auto",
+                   help="grid points trained together per Ray trial (default: the spec's pack, else auto; 1 = unpacked)")
     p.add_argument("--verbose", action="store_true", help="show Ray's and Tune's own output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def describe(spec) -> str:
+def _pack(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected auto or an integer >= 1, got {text!r}")
+    return value
+
+
+def describe(spec, pack: int | str | None = None) -> str:
     points = spec.points()
-    lines = [f"sweep {spec.name}: {len(points)} trials on {spec.dataset} with {spec.model} (batch {spec.batch_size})"]
+    lines = [f"sweep {spec.name}: {len(points)} grid points on {spec.dataset} with {spec.model} (batch {spec.batch_size})"]
     for opt_name in spec.optimizers:
         lrs, wds = spec.lr_values(opt_name), spec.wd_norm_values(opt_name)
         for sched in spec.schedules:
             lines.append(
                 f"  study {spec.name}/{opt_name}/{sched.name}: {len(lrs)} α × {len(wds)} λ_norm × "
-                f"{len(spec.budgets)} budgets × {len(spec.seeds)} seeds = {spec.study_grid_size(opt_name)} trials "
+                f"{len(spec.budgets)} budgets × {len(spec.seeds)} seeds = {spec.study_grid_size(opt_name)} points "
                 f"(α {lrs[0]:.3g}…{lrs[-1]:.3g}, λ_norm {wds[0]:.3g}…{wds[-1]:.3g})"
             )
     epochs = sum(p.budget for p in points)
     per_trial = f"{spec.resources.cpus:g} CPU" + (f", {spec.resources.gpus:g} GPU" if spec.resources.gpus else "")
     lines.append(f"  work: {epochs} training epochs in all; each trial takes {per_trial}; budgets {spec.budgets}")
+    from study import packs
+
+    pack = spec.pack if pack is None else pack
+    slots = spec.max_concurrent_trials or max(1, int((os.cpu_count() or 1) // spec.resources.cpus))
+    device = "auto" if spec.resources.gpus > 0 else "cpu"
+    lines.append(packs.describe(packs.plan(spec, points, pack=pack, slots=slots, device=device), spec, pack)
+                 + f"; as if on this machine's {slots} trial slot(s) and with nothing recorded yet")
     return "\n".join(lines)
 
 
@@ -53,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         print("basin sweep: error: --limit must be >= 1", file=sys.stderr)
         return 2
     if args.dry_run:
-        print(describe(spec))
+        print(describe(spec, args.pack))
         return 0
 
     from storage.connect import default_url, safe_url
@@ -64,16 +86,20 @@ def run(args: argparse.Namespace) -> int:
     url = args.storage or default_url()
     try:
         summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
-                            quiet=args.quiet, limit=args.limit)
+                            quiet=args.quiet, limit=args.limit, pack=args.pack)
     except (SpecError, StorageError, DataError) as exc:  # a bad spec, a storage it cannot use, data it cannot load
         print(f"basin sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+    flight = (f"; {summary['in_flight']} points in flight in another driver were skipped"
+              if summary["in_flight"] else "")
     if summary["run"] == 0:
-        print(f"sweep {spec.name}: all {summary['total']} points already complete in {safe_url(url)}; "
+        done = "all" if not summary["in_flight"] else f"{summary['already_complete']} of"
+        print(f"sweep {spec.name}: {done} {summary['total']} points already complete in {safe_url(url)}{flight}; "
               "nothing to do")
         return 0
     print(
-        f"sweep {spec.name}: ran {summary['run']} trials ({summary['already_complete']} were already complete), "
-        f"{summary['failed']} failed, {summary['diverged']} diverged; results in {safe_url(url)}"
+        f"sweep {spec.name}: ran {summary['run']} points in {summary['packs']} packs "
+        f"({summary['already_complete']} were already complete), {summary['failed']} failed, "
+        f"{summary['diverged']} diverged{flight}; results in {safe_url(url)}"
     )
     return 0

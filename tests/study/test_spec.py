@@ -107,5 +107,5 @@ def test_cli_dry_run_prints_the_grid_and_runs_nothing(tmp_path):
     path.write_text(GOOD)
     out = subprocess.run(BASIN + ["sweep", str(path), "--dry-run", "--storage", f"sqlite:///{tmp_path}/d.db"],
                          capture_output=True, text=True, check=True)
-    assert "88 trials" in out.stdout and "t/sgd/cosine" in out.stdout and "t/adamw/warm-restarts" in out.stdout
+    assert "88 grid points" in out.stdout and "packs:" in out.stdout and "t/sgd/cosine" in out.stdout and "t/adamw/warm-restarts" in out.stdout
     assert not (tmp_path / "d.db").exists()
