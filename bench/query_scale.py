@@ -55,6 +55,7 @@ def _study_attrs(n_seeds: int) -> dict:
         "batch_size": BATCH,
         "n_train": N_TRAIN,
         "n_test": 1000,
+        "n_val": 0,
         "num_classes": NUM_CLASSES,
         "chance": 1 - 1 / NUM_CLASSES,
         "schedule_params": {},

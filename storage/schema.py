@@ -36,6 +36,7 @@ STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     "batch_size": int,  # b
     "n_train": int,  # B, the training points (after any validation split)
     "n_test": int,  # test-set size: the n of the binomial test-set noise of every error
+    "n_val": int,  # examples held out of the training data as a validation split (0: none)
     "num_classes": int,  # C
     "chance": (int, float),  # the value a diverged run records: chance error 1 − 1/C
     "schedule_params": dict,
@@ -68,6 +69,8 @@ OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
     "pack": str,  # the pack (one Ray trial) that trained this point with others: "<sweep>#<Tune trial id>"
     "pack_size": int,  # how many points that pack trained together (1: unpacked)
     "claimed_by": str,  # the driver that claimed and ran the point: "host:pid:start"
+    "val_error": list,  # per epoch, on the validation split, when the sweep has one
+    "val_loss": list,
 }
 
 #: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
@@ -164,6 +167,8 @@ def trial_record(epochs: Sequence[Mapping[str, Any]], **attrs: Any) -> TrialReco
     value = next(r["test_error"] for r in epochs if int(r["epoch"]) == recommended)
     source = {key: key for key in LIST_ATTRS} | {"wd_per_epoch": "wd"}
     user_attrs: dict[str, Any] = {key: [r.get(field) for r in epochs] for key, field in source.items()}
+    if last.get("val_error") is not None:  # a validation split: its curves, selection uses them
+        user_attrs.update(val_error=[r.get("val_error") for r in epochs], val_loss=[r.get("val_loss") for r in epochs])
     user_attrs.update(
         diverged=diverged, wd=epochs[0]["wd"], seconds=last["seconds"], node=last.get("node", ""),
         device=last.get("device", ""), restart_epochs=ends, recommended_epoch=recommended,

@@ -285,14 +285,15 @@ def slots_of(spec: SweepSpec, nodes: list[dict]) -> int:
 def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
     from trainers.run import RunConfig, dataset_info
 
-    info = dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir))
+    info = dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir,
+                                  validation=spec.validation))
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
             attrs = {
                 "sweep": spec.name, "optimizer": opt_name, "schedule": sched.name, "dataset": spec.dataset,
                 "model": spec.model, "batch_size": spec.batch_size, "n_train": info.n_train, "n_test": info.n_test,
-                "num_classes": info.num_classes, "chance": info.chance,
+                "n_val": info.n_val, "num_classes": info.num_classes, "chance": info.chance,
                 "schedule_params": sched.params,
                 "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
                 "basin_version": version,

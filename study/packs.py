@@ -59,7 +59,8 @@ def member_bytes(spec: SweepSpec) -> int:
     from trainers import models
     from trainers.run import RunConfig, dataset_info
 
-    info = dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir))
+    info = dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir,
+                                  validation=spec.validation))
     model = models.build(spec.model, info.input_shape, info.num_classes)
     n_params = sum(p.numel() for p in model.parameters())
     activations = 0

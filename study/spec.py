@@ -12,6 +12,7 @@ A spec (every key; see examples/ and the README)::
     max_concurrent_trials = 2         # optional: default = as many as resources allow
     max_failures = 2                  # optional: retries of a trial whose worker died
     pack = "auto"                     # optional: grid points trained together per trial ("auto" | N; 1 = unpacked)
+    validation = 0.1                  # optional: fraction of the training data held out to select on (default 0)
 
     [resources]                       # per trial
     cpus = 1
@@ -119,6 +120,7 @@ class SweepSpec(_Strict):
     max_concurrent_trials: int | None = Field(default=None, ge=1)
     max_failures: int = Field(default=2, ge=0)
     pack: Literal["auto"] | int = "auto"
+    validation: float = Field(default=_RUN.validation, ge=0.0, lt=0.5)
     resources: Resources = Resources()
     schedules: list[ScheduleSpec]
     optimizers: dict[str, OptimizerGrid]
@@ -239,7 +241,7 @@ class SweepSpec(_Strict):
             dataset=self.dataset, model=self.model, optimizer=point.optimizer, lr=point.lr,
             wd_norm=point.wd_norm, schedule=point.schedule, schedule_params=self.schedule(point.schedule).params,
             epochs=point.budget, batch_size=self.batch_size, seed=point.seed, device=device,
-            data_dir=self.data_dir, momentum=grid.momentum, momentum_form=grid.momentum_form,
+            data_dir=self.data_dir, validation=self.validation, momentum=grid.momentum, momentum_form=grid.momentum_form,
             betas=tuple(grid.betas), eps=grid.eps,
         )
 

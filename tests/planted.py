@@ -29,6 +29,7 @@ def study_attrs(*, num_classes: int = CLASSES, grid_size: int = 0, **overrides) 
         "batch_size": BATCH,
         "n_train": N_TRAIN,
         "n_test": N_TEST,
+        "n_val": 0,
         "num_classes": num_classes,
         "chance": 1.0 - 1.0 / num_classes,
         "schedule_params": {},

@@ -84,6 +84,8 @@ class Dataset:
     y_test: torch.Tensor
     num_classes: int
     augment: bool  # random crop with 4-px padding + horizontal flip in train_batches
+    x_val: torch.Tensor | None = None  # a validation split carved from the training data (split_validation)
+    y_val: torch.Tensor | None = None
 
     @property
     def n_train(self) -> int:
@@ -141,6 +143,8 @@ def to_device(ds: Dataset, device: torch.device | str, dtype: torch.dtype | None
         y_train=ds.y_train.to(device),
         x_test=ds.x_test.to(device, dtype=dtype),
         y_test=ds.y_test.to(device),
+        x_val=None if ds.x_val is None else ds.x_val.to(device, dtype=dtype),
+        y_val=None if ds.y_val is None else ds.y_val.to(device),
     )
 
 
@@ -175,9 +179,37 @@ def train_batches(ds: Dataset, batch_size: int, generator: torch.Generator) -> I
 
 def test_batches(ds: Dataset, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """The test set in order, in slices of ``batch_size`` (views, no copies), never augmented."""
+    return eval_batches(ds.x_test, ds.y_test, batch_size)
+
+
+def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """``(x, y)`` in order, in slices of ``batch_size`` (views, no copies): a test or validation pass."""
     _check_batch_size(batch_size)
-    for start in range(0, int(ds.x_test.shape[0]), batch_size):
-        yield ds.x_test[start : start + batch_size], ds.y_test[start : start + batch_size]
+    for start in range(0, int(x.shape[0]), batch_size):
+        yield x[start : start + batch_size], y[start : start + batch_size]
+
+
+VALIDATION_SEED = 0  # the split is a property of the data set, the same for every run and seed
+
+
+def split_validation(ds: Dataset, fraction: float) -> Dataset:
+    """``ds`` with a stratified ``fraction`` of its training examples moved to (x_val, y_val).
+
+    The split is fixed (``train_test_split(test_size=fraction, random_state=VALIDATION_SEED,
+    stratify=y)`` on the indices), independent of any run seed, so every run of a sweep sees the
+    same training set of B − n_val examples — the B of λ = λ_norm·√(b/(B·T)) — and the same
+    validation set. Normalisation statistics stay those of the whole training split.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"validation fraction must lie in (0, 1), got {fraction!r}")
+    from sklearn.model_selection import train_test_split
+
+    idx = np.arange(ds.n_train)
+    train_idx, val_idx = train_test_split(idx, test_size=fraction, random_state=VALIDATION_SEED,
+                                          stratify=ds.y_train.cpu().numpy())
+    train_idx, val_idx = torch.from_numpy(np.sort(train_idx)), torch.from_numpy(np.sort(val_idx))
+    return dataclasses.replace(ds, x_train=ds.x_train[train_idx], y_train=ds.y_train[train_idx],
+                               x_val=ds.x_train[val_idx], y_val=ds.y_train[val_idx])
 
 
 def crop_flip(x: torch.Tensor, offsets: torch.Tensor, flips: torch.Tensor, padding: int = CROP_PADDING) -> torch.Tensor:
@@ -516,7 +548,9 @@ __all__ = [
     "Dataset",
     "crop_flip",
     "default_data_dir",
+    "eval_batches",
     "load",
+    "split_validation",
     "steps_per_epoch",
     "test_batches",
     "to_device",

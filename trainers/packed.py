@@ -51,8 +51,8 @@ from trainers.run import (
 )
 
 #: What the members of one pack must share (everything else is per member).
-SHARED = ("dataset", "model", "batch_size", "seed", "device", "data_dir", "dtype", "momentum", "momentum_form",
-          "betas", "eps")
+SHARED = ("dataset", "model", "batch_size", "seed", "device", "data_dir", "dtype", "validation", "momentum",
+          "momentum_form", "betas", "eps")
 
 
 def pack_key(config: RunConfig) -> tuple:
@@ -162,6 +162,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
     bound = divergence_bound(ds.num_classes)
     check_every = 1 if device.type == "cpu" else CHECK_EVERY_GPU
     node, dev_name = socket.gethostname(), str(device)
+    has_val = ds.x_val is not None
 
     def keep_rows(keep: list[int]) -> None:
         nonlocal tables
@@ -198,6 +199,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
                     test_loss=float("nan"), eta=float(tables.eta[r, t]), wd=float(tables.lam[r, t]),
                     seconds=time.perf_counter() - start, diverged=True,
                     period_end=epoch in period_ends[alive[r]], node=node, device=dev_name,
+                    val_error=chance if has_val else None, val_loss=float("nan") if has_val else None,
                 )
             keep = [r for r in range(len(alive)) if r not in set(rows)]
             index = torch.tensor(keep, dtype=torch.long, device=device)
@@ -238,7 +240,10 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
             if rows:
                 retire(rows, step - 1)
         if alive:
-            test_loss, test_error = _evaluate(model, ds, max(first.batch_size, 512), amp)
+            eval_batch = max(first.batch_size, 512)
+            test_loss, test_error = _evaluate(model, ds.x_test, ds.y_test, eval_batch, amp)
+            if has_val:
+                val_loss, val_error = _evaluate(model, ds.x_val, ds.y_val, eval_batch, amp)
             last = step - 1
             for r, member in enumerate(alive):
                 results[member] = EpochResult(
@@ -247,6 +252,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
                     eta=float(tables.eta[r, last]), wd=float(tables.lam[r, last]),
                     seconds=time.perf_counter() - start, period_end=epoch in period_ends[member],
                     node=node, device=dev_name,
+                    val_error=float(val_error[r]) if has_val else None, val_loss=float(val_loss[r]) if has_val else None,
                 )
             done = [r for r, member in enumerate(alive) if configs[member].epochs == epoch]
             if done:
@@ -254,15 +260,15 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         yield dict(sorted(results.items()))
 
 
-def _evaluate(model, ds, batch_size: int, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member (test loss, test error) over the test set, as ``trainers.run._evaluate``."""
+def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-member (loss, error) on (x_all, y_all), as ``trainers.run._evaluate``."""
     model.eval()
     k = model.k
-    loss_sum = torch.zeros(k, dtype=torch.float64, device=ds.x_test.device)
-    wrong = torch.zeros(k, dtype=torch.long, device=ds.x_test.device)
+    loss_sum = torch.zeros(k, dtype=torch.float64, device=x_all.device)
+    wrong = torch.zeros(k, dtype=torch.long, device=x_all.device)
     n = 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-        for x, y in data_mod.test_batches(ds, batch_size):
+        for x, y in data_mod.eval_batches(x_all, y_all, batch_size):
             out = model(x)  # (K, N, C)
             out = out.float() if amp else out
             kk, m, c = out.shape

@@ -51,6 +51,7 @@ class RunConfig:
     eps: float = 1e-8
     compile: bool = False  # torch.compile the model (CUDA only)
     dtype: str = "float32"  # "float64" for exactness tests
+    validation: float = 0.0  # fraction of the training set held out as a validation split (0: none)
 
     def __post_init__(self) -> None:
         def bad(name: str, msg: str):
@@ -72,6 +73,8 @@ class RunConfig:
                 bad(name, f"must be an integer >= 1; got {value!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             bad("seed", f"must be an integer >= 0; got {self.seed!r}")
+        if not isinstance(self.validation, (int, float)) or not 0.0 <= self.validation < 0.5:
+            bad("validation", f"must be a fraction in [0, 0.5) of the training set; got {self.validation!r}")
         if self.dtype not in DTYPES:
             bad("dtype", f"must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
         if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
@@ -106,6 +109,8 @@ class EpochResult:
     period_end: bool = False  # the epoch ends a (restart) period: a recommended solution
     node: str = ""
     device: str = ""
+    val_error: float | None = None  # on the validation split, when the run has one
+    val_loss: float | None = None
 
     def to_json(self) -> dict:
         """JSON-safe dict (non-finite floats become None)."""
@@ -126,9 +131,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_dataset(name: str, data_dir: str | None, download: bool) -> data_mod.Dataset:
+def _load_dataset(name: str, data_dir: str | None, download: bool, validation: float = 0.0) -> data_mod.Dataset:
     """Loaded once per process: a Ray worker reused across trials does not reload its data set."""
-    return data_mod.load(name, data_dir=data_dir, download=download)
+    ds = data_mod.load(name, data_dir=data_dir, download=download)
+    return data_mod.split_validation(ds, validation) if validation else ds
 
 
 def chance_error(num_classes: int) -> float:
@@ -145,6 +151,7 @@ class DatasetInfo:
     n_test: int
     num_classes: int
     input_shape: tuple[int, ...]
+    n_val: int = 0
 
     @property
     def chance(self) -> float:
@@ -155,19 +162,23 @@ def dataset_info(config: RunConfig) -> DatasetInfo:
     """The :class:`DatasetInfo` of the run's data set: loaded when it is on this host (once per
     process), else the published sizes of the file-based sets (a driver host need not hold them)."""
     try:
-        ds = _load_dataset(config.dataset, config.data_dir, config.download)
+        ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation)
     except data_mod.DataError:
         if config.dataset in data_mod.PUBLISHED_SIZES:
-            return DatasetInfo(*data_mod.PUBLISHED_SIZES[config.dataset])
+            n_train, n_test, classes, shape = data_mod.PUBLISHED_SIZES[config.dataset]
+            n_val = math.ceil(config.validation * n_train)  # train_test_split's rounding of the held-out share
+            return DatasetInfo(n_train - n_val, n_test, classes, shape, n_val)
         raise
-    return DatasetInfo(ds.n_train, int(ds.x_test.shape[0]), ds.num_classes, ds.input_shape)
+    n_val = 0 if ds.x_val is None else int(ds.x_val.shape[0])
+    return DatasetInfo(ds.n_train, int(ds.x_test.shape[0]), ds.num_classes, ds.input_shape, n_val)
 
 
-def _evaluate(model, ds, batch_size: int, amp: bool) -> tuple[float, float]:
+def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[float, float]:
+    """(mean cross-entropy, error) of ``model`` on (x_all, y_all): the test set or the validation split."""
     model.eval()
     loss_sum, wrong, n = 0.0, 0, 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-        for x, y in data_mod.test_batches(ds, batch_size):
+        for x, y in data_mod.eval_batches(x_all, y_all, batch_size):
             out = model(x)
             out = out.float() if amp else out  # bf16 logits to float32; float64 runs stay float64
             loss_sum += F.cross_entropy(out, y, reduction="sum").item()
@@ -193,7 +204,7 @@ def weight_decay_at(config: RunConfig, n_train: int, schedule: schedules.Schedul
 
 def run_data(config: RunConfig, device: torch.device) -> data_mod.Dataset:
     """The run's data set on ``device`` in the run's dtype (loaded once per process)."""
-    ds = _load_dataset(config.dataset, config.data_dir, config.download)
+    ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation)
     return data_mod.to_device(ds, device, DTYPES[config.dtype])
 
 
@@ -284,16 +295,21 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
         if not diverged and (not torch.isfinite(loss_sum).item()
                              or not all(torch.isfinite(p).all() for p in model.parameters())):
             diverged = True
+        has_val = ds.x_val is not None
         if diverged:
             yield EpochResult(
                 epoch=epoch, train_loss=float("nan"), train_error=chance, test_error=chance, test_loss=float("nan"),
                 eta=eta, wd=lam, seconds=time.perf_counter() - start, diverged=True,
                 period_end=epoch in period_ends, node=node, device=dev_name,
+                val_error=chance if has_val else None, val_loss=float("nan") if has_val else None,
             )
             return
-        test_loss, test_error = _evaluate(forward, ds, max(config.batch_size, 512), amp)
+        eval_batch = max(config.batch_size, 512)
+        test_loss, test_error = _evaluate(forward, ds.x_test, ds.y_test, eval_batch, amp)
+        val_loss, val_error = _evaluate(forward, ds.x_val, ds.y_val, eval_batch, amp) if has_val else (None, None)
         yield EpochResult(
             epoch=epoch, train_loss=loss_sum.item() / seen, train_error=wrong.item() / seen,
             test_error=test_error, test_loss=test_loss, eta=eta, wd=lam,
             seconds=time.perf_counter() - start, period_end=epoch in period_ends, node=node, device=dev_name,
+            val_error=val_error, val_loss=val_loss,
         )

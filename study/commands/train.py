@@ -42,6 +42,8 @@ def register(subparsers) -> None:
     p.add_argument("--eta-min", type=float, default=None, help="cosine / warm restarts: η_min")
     p.add_argument("--milestones", type=float, nargs="+", default=None, help="step-drop: epochs of the drops")
     p.add_argument("--factor", type=float, default=None, help="step-drop: multiplier at each drop")
+    p.add_argument("--validation", type=float, default=d["validation"],
+                   help="fraction of the training set held out as a validation split (default 0: none)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
     p.add_argument("--json", action="store_true", help="print one JSON object per epoch on stdout, nothing else")
     p.set_defaults(func=run)
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
             schedule=args.schedule, schedule_params=schedule_params(args), epochs=args.epochs,
             batch_size=args.batch_size, seed=args.seed, device=args.device, data_dir=args.data_dir,
             download=args.download, momentum=args.momentum, momentum_form=args.momentum_form, compile=args.compile,
+            validation=args.validation,
         )
         resolve_device(config.device)  # a device this machine lacks: one line now, not a traceback mid-run
     except ValueError as exc:
@@ -74,7 +77,9 @@ def run(args: argparse.Namespace) -> int:
             else:
                 line = (
                     f"epoch {result.epoch:>3}  train loss {result.train_loss:.4f}  train err {result.train_error:.4f}  "
-                    f"test err {result.test_error:.4f}  η {result.eta:.4f}  λ {result.wd:.3g}  {result.seconds:.1f}s"
+                    f"test err {result.test_error:.4f}"
+                    + (f"  val err {result.val_error:.4f}" if result.val_error is not None else "")
+                    + f"  η {result.eta:.4f}  λ {result.wd:.3g}  {result.seconds:.1f}s"
                     + ("  DIVERGED" if result.diverged else "")
                     + ("  (end of period: recommended)" if result.period_end else "")
                 )

@@ -447,3 +447,22 @@ def test_cnn_learns_digits_with_adamw(digits):
     error = wrong / len(digits.y_test)
     assert math.isfinite(loss.item())
     assert error < 0.20, f"test error {error:.3f} after 6 epochs"
+
+
+def test_validation_split_is_fixed_stratified_and_carved_from_training_data():
+    from trainers.data import load, split_validation
+    from trainers.run import RunConfig, dataset_info
+
+    ds = load("digits")
+    a, b = split_validation(ds, 0.1), split_validation(ds, 0.1)
+    assert torch.equal(a.x_val, b.x_val)  # the same split every time, whatever the run seed
+    assert a.n_train + a.x_val.shape[0] == ds.n_train and a.x_val.shape[0] == math.ceil(0.1 * ds.n_train)
+    assert torch.equal(a.x_test, ds.x_test)  # the test set is untouched
+    rows = {tuple(r.tolist()) for r in ds.x_train.flatten(1)}
+    assert {tuple(r.tolist()) for r in a.x_val.flatten(1)} <= rows
+    share = torch.bincount(a.y_val, minlength=10).float() / a.y_val.numel()
+    assert torch.allclose(share, torch.bincount(ds.y_train, minlength=10).float() / ds.n_train, atol=0.02)
+    info = dataset_info(RunConfig(dataset="digits", validation=0.1))
+    assert (info.n_train, info.n_val) == (a.n_train, a.x_val.shape[0])  # B of λ is the training set left
+    with pytest.raises(ValueError, match="validation"):
+        RunConfig(validation=0.7)

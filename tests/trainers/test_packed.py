@@ -40,8 +40,11 @@ def assert_same_runs(members: list[RunConfig], rel: float = 1e-10) -> PackState:
         assert [r.epoch for r in mine] == [r.epoch for r in ref], (i, config)
         for a, b in zip(ref, mine):
             assert a.diverged == b.diverged and a.period_end == b.period_end
-            for key in ("train_loss", "train_error", "test_error", "test_loss", "eta", "wd"):
+            for key in ("train_loss", "train_error", "test_error", "test_loss", "eta", "wd", "val_error", "val_loss"):
                 x, y = getattr(a, key), getattr(b, key)
+                if x is None or y is None:
+                    assert x is None and y is None, (i, key)
+                    continue
                 assert close(x, y, rel) or (math.isnan(x) and math.isnan(y)), (i, config.optimizer, a.epoch, key, x, y)
         if not ref[-1].diverged:
             ref_params = ref_state.model.state_dict()
@@ -80,13 +83,16 @@ def test_every_member_is_its_unpacked_run(model, members, shared):
 
 
 def test_members_with_different_budgets_and_schedules_share_a_pack():
+    """... and a validation split: every member's validation curve is its unpacked run's."""
     members = configs([
         dict(optimizer="adamw", lr=1e-3, wd_norm=0.05, epochs=2, schedule="cosine", schedule_params={}),
         dict(optimizer="adamw", lr=1e-3, wd_norm=0.05, epochs=5, schedule="cosine", schedule_params={}),
         dict(optimizer="adam", lr=2e-3, wd_norm=0.1, epochs=7),
         dict(optimizer="adamw", lr=3e-3, wd_norm=0.2, epochs=4, schedule="step-drop", schedule_params={}),
-    ])
+    ], validation=0.1)
     assert_same_runs(members)
+    first = list(train(members[0]))
+    assert first[-1].val_error is not None and first[-1].val_error != first[-1].test_error
 
 
 def test_an_exploding_member_poisons_nothing():
