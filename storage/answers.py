@@ -19,21 +19,78 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from storage import analysis
-from storage.basin_shape import DEFAULT_BOOT, DEFAULT_TOL, Coupling, panel_coupling
+from storage import analysis, evidence
+from storage.basin_shape import DEFAULT_TOL, Coupling
 from storage.connect import StorageLike, reader, storage_label
 from storage.errors import EmptyStorageError, UnknownNameError, read_errors
+from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, trials_for
-from storage.schema import LIST_ATTRS, GridPoint
+from storage.panel import EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for, to_panel
+from storage.schema import LIST_ATTRS, GridPoint, normalise_float
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 
 
-def _cells(rdb, sweep, optimizer, schedule, study=None, budget=None, attrs=("diverged", "wd")):
+#: Attrs every evidence read decodes: divergence (fixed values), raw λ, the validation value.
+EVIDENCE_ATTRS = ("diverged", "wd", "val_value")
+
+
+def _read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None):
     meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep, optimizer=optimizer,
                           schedule=schedule, study=study)
-    frame = trials_for(rdb, meta, attrs=attrs, budget=budget)
-    eff = analysis.effective_trials(frame)
-    return eff, analysis.cell_stats(eff)
+    frame = trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget)
+    return meta, analysis.effective_trials(frame)
+
+
+def _answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int, coupling: bool,
+             tol: float = DEFAULT_TOL) -> dict[tuple[str, int], PanelAnswer]:
+    """{(study, budget): PanelAnswer} of every panel in ``eff`` (one seed draw per sweep: paired)."""
+    out: dict[tuple[str, int], PanelAnswer] = {}
+    by_study = meta.set_index("study")
+    draws = {sweep: seed_draws_for(group, n_boot) for sweep, group in eff.groupby("sweep")}
+    axes = {}
+    for (study, budget), group in eff.groupby(["study", "budget"], sort=True):
+        m = by_study.loc[study]
+        if study not in axes:
+            axes[study] = study_param_values(rdb.engine, int(m["study_id"]))
+        if not group["state"].eq("COMPLETE").any():
+            continue
+        out[(study, int(budget))] = answer(group, axes[study]["lr"], axes[study]["wd_norm"], m, draws[m["sweep"]],
+                                           coupling=coupling, tol=tol)
+    return out
+
+
+def _best_rows(cells: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]) -> pd.DataFrame:
+    """``analysis.best_cells`` with each panel's evidence; with a validation split the best cell is
+    the one selected on validation error."""
+    ranked = analysis.rank_cells(cells)
+    table = analysis.best_cells(cells)
+    extra = []
+    for i, row in table.iterrows():
+        ans = answers[(row["study"], int(row["budget"]))]
+        b = ans.best
+        if b.method == "validation" and b.lr is not None:
+            pick = ranked[(ranked["study"] == row["study"]) & (ranked["budget"] == row["budget"])
+                          & (analysis.grid_key(ranked["lr"]) == normalise_float(b.lr))
+                          & (analysis.grid_key(ranked["wd_norm"]) == normalise_float(b.wd_norm))]
+            for col in ("lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds"):
+                table.at[i, col] = pick.iloc[0][col]
+        g = ans.grid
+        cell = g[(g["_lr"] == normalise_float(table.at[i, "lr"])) & (g["_wd"] == normalise_float(table.at[i, "wd_norm"]))]
+        c = cell.iloc[0]
+        extra.append({
+            "test_error_lo": c["error_lo"], "test_error_hi": c["error_hi"], "p_best": c["p_best"],
+            "n_plausible": int(g["plausible"].sum()),
+            "error": b.error, "error_lo": b.ci[0] if b.ci else np.nan, "error_hi": b.ci[1] if b.ci else np.nan,
+            "selection": b.method, "sources": " + ".join(ans.sources) or "none",
+            "evidence_notes": "; ".join(b.notes),
+        })
+    cols = ["test_error_lo", "test_error_hi", "p_best", "n_plausible", "error", "error_lo", "error_hi", "selection",
+            "sources", "evidence_notes"]
+    ev = pd.DataFrame(extra, columns=cols, index=table.index)
+    pos = table.columns.get_loc("test_error_std") + 1
+    for j, col in enumerate(cols):
+        table.insert(pos + j, col, ev[col])
+    return table
 
 
 @read_errors
@@ -42,30 +99,23 @@ def best(
     sweep: str | None = None,
     optimizer: str | Sequence[str] | None = None,
     schedule: str | Sequence[str] | None = None,
+    *,
+    n_boot: int = DEFAULT_BOOT,
 ) -> pd.DataFrame:
-    """Per (sweep, optimizer, schedule, budget): the (α, λ_norm) with the lowest mean final test error.
+    """Per (sweep, optimizer, schedule, budget): the best (α, λ_norm), with its evidence.
 
-    Columns: sweep, optimizer, schedule, budget, lr, wd_norm, wd (raw λ), test_error (mean over
-    seeds), test_error_std, n_seeds, n_tied (cells sharing the best mean), n_cells, n_complete,
-    n_failed, n_diverged (panel totals over grid points), border (note when the best cell is on
-    the grid's edge, else ""), study. Ties: more seeds, then smaller α, then smaller λ_norm.
+    Columns: sweep, optimizer, schedule, budget, lr, wd_norm, wd (raw λ), test_error (the cell's
+    mean over seeds), test_error_std, test_error_lo/hi (its 95% interval), p_best (probability it is
+    the best cell), n_plausible (cells not distinguishably worse), error/error_lo/error_hi (the best
+    setting's error reported on noise it was not selected on, ``storage.evidence.best_error``),
+    selection (validation | cross_fit | naive), sources (noise in the intervals), evidence_notes,
+    n_seeds, n_tied, n_cells, n_complete, n_failed, n_diverged, border, study. Ties: more seeds,
+    then smaller α, then smaller λ_norm.
     """
     rdb = reader(storage)
-    # Raw λ is needed for the winning cells only: read it for their trials afterwards.
-    eff, cells = _cells(rdb, sweep, optimizer, schedule, attrs=("diverged",))
-    table = analysis.best_cells(cells)
-    if table.empty:
-        return table
-    keys = ["study", "budget", "_lr", "_wd"]
-    winners = table.assign(_lr=analysis.grid_key(table["lr"]), _wd=analysis.grid_key(table["wd_norm"]))[keys]
-    trials = eff[eff["state"].eq("COMPLETE")].merge(winners, on=keys, how="inner")
-    wd = fetch_attrs(rdb.engine, trials["trial_id"].tolist(), ["wd"])
-    trials = trials.assign(wd=[_as_float(wd[t].get("wd")) for t in trials["trial_id"]])
-    mean_wd = trials.groupby(keys, sort=False)["wd"].mean().rename("_wd_mean").reset_index()
-    table = table.assign(_lr=winners["_lr"].to_numpy(), _wd=winners["_wd"].to_numpy())
-    table = table.merge(mean_wd, on=keys, how="left")
-    table["wd"] = table["_wd_mean"]
-    return table.drop(columns=["_lr", "_wd", "_wd_mean"])
+    meta, eff = _read(rdb, sweep, optimizer, schedule)
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
+    return _best_rows(analysis.cell_stats(eff), answers)
 
 
 @read_errors
@@ -74,22 +124,109 @@ def best_by_budget(
     sweep: str | None = None,
     optimizer: str | Sequence[str] | None = None,
     schedule: str | Sequence[str] | None = None,
+    *,
+    n_boot: int = DEFAULT_BOOT,
 ) -> pd.DataFrame:
-    """λ_norm* and raw λ* against the budget T, per (sweep, optimizer, schedule).
+    """λ_norm* and raw λ* against the budget T, per (sweep, optimizer, schedule), with intervals.
 
-    The rows of :func:`best`, sorted by T, plus wd_sqrt_budget (λ*·√T), n_budgets, wd_slope
-    (d log λ*/d log T; Appendix B.1 predicts −0.5) and wd_norm_slope (predicted 0).
+    The rows of :func:`best`, sorted by T, plus: train_error (the best cell's final train error, mean
+    over seeds: under-fitting runs answer a different question), wd_sqrt_budget (λ*·√T), n_budgets,
+    lambda_norm_star/_lo/_hi (the refined λ_norm* of the panel's profile over α,
+    ``storage.evidence.budget_scaling``), raw_star/_lo/_hi (raw λ*), located, and per group k, k_lo,
+    k_hi (λ_norm* ∝ T^k), raw_exponent, raw_exponent_lo/_hi (= k − ½), consistent, favoured, verdict.
     """
-    return analysis.budget_scaling(best(storage, sweep, optimizer, schedule))
+    rdb = reader(storage)
+    meta, eff = _read(rdb, sweep, optimizer, schedule)
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
+    table = _best_rows(analysis.cell_stats(eff), answers)
+    table["train_error"] = _final_train_error(rdb, eff, table)
+    by_study = meta.set_index("study")
+    draws = {s: seed_draws_for(g, n_boot) for s, g in eff.groupby("sweep")}
+    out = []
+    for study, group in table.groupby("study", sort=True):
+        group = group.sort_values("budget").copy()
+        m = by_study.loc[study]
+        panels = [to_panel(eff[(eff["study"] == study) & (eff["budget"] == b)], *_axes(rdb, m), n_test=m["n_test"],
+                           chance=m["chance"], labels=[int(x) for x in draws[m["sweep"]].labels], budget=int(b))
+                  for b in group["budget"]]
+        scaling = evidence.budget_scaling(panels, draws[m["sweep"]], np.random.default_rng(RNG_SEED),
+                                          batch_size=int(m["batch_size"]), n_train=int(m["n_train"]))
+        group["n_budgets"] = group["budget"].nunique()
+        group["wd_sqrt_budget"] = group["wd"] * np.sqrt(group["budget"])
+        group["lambda_norm_star"], group["lambda_norm_lo"], group["lambda_norm_hi"] = (
+            scaling.lambda_norm_star, scaling.lambda_norm_lo, scaling.lambda_norm_hi)
+        raw = (scaling.raw_star, scaling.raw_lo, scaling.raw_hi) if scaling.raw_star is not None else (np.nan,) * 3
+        group["raw_star"], group["raw_lo"], group["raw_hi"] = raw
+        group["located"] = scaling.located
+        k_lo, k_hi = scaling.k_ci or (np.nan, np.nan)
+        r_lo, r_hi = scaling.raw_exponent_ci or (np.nan, np.nan)
+        group = group.assign(k=np.nan if scaling.k is None else scaling.k, k_lo=k_lo, k_hi=k_hi,
+                             raw_exponent=np.nan if scaling.raw_exponent is None else scaling.raw_exponent,
+                             raw_exponent_lo=r_lo, raw_exponent_hi=r_hi, consistent=", ".join(scaling.consistent),
+                             favoured=scaling.favoured or "", verdict=scaling.verdict,
+                             budget_notes="; ".join(scaling.notes))
+        out.append(group)
+    cols = [*analysis.PANEL_COLS, "lr", "wd_norm", "wd", "wd_sqrt_budget", "test_error", "test_error_lo",
+            "test_error_hi", "error", "error_lo", "error_hi", "selection", "train_error", "n_seeds", "n_budgets",
+            "lambda_norm_star", "lambda_norm_lo", "lambda_norm_hi", "raw_star", "raw_lo", "raw_hi", "located", "k",
+            "k_lo", "k_hi", "raw_exponent", "raw_exponent_lo", "raw_exponent_hi", "consistent", "favoured", "verdict",
+            "sources", "border", "budget_notes"]
+    if not out:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(out, ignore_index=True)[cols]
+
+
+def _axes(rdb, meta_row: pd.Series) -> tuple[list[float], list[float]]:
+    axes = study_param_values(rdb.engine, int(meta_row["study_id"]))
+    return axes["lr"], axes["wd_norm"]
+
+
+def _final_train_error(rdb, eff: pd.DataFrame, table: pd.DataFrame) -> list[float]:
+    """Mean over seeds of the best cells' last train error (one read of the winners' lists)."""
+    keys = ["study", "budget", "_lr", "_wd"]
+    winners = table.assign(_lr=analysis.grid_key(table["lr"]), _wd=analysis.grid_key(table["wd_norm"]))[keys]
+    trials = eff[eff["state"].eq("COMPLETE")].merge(winners, on=keys, how="inner")
+    lists = fetch_attrs(rdb.engine, trials["trial_id"].tolist(), ["train_error"])
+    last = [_as_float((lists[t].get("train_error") or [None])[-1]) for t in trials["trial_id"]]
+    means = trials.assign(_tr=last).groupby(keys)["_tr"].mean()
+    return [means.get(tuple(r), np.nan) for r in winners.itertuples(index=False)]
 
 
 @read_errors
-def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Sequence[str] | None = None) -> pd.DataFrame:
-    """Best AdamW vs best Adam and best SGDW vs best SGD error, with the relative improvement.
+def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Sequence[str] | None = None, *,
+             n_boot: int = DEFAULT_BOOT) -> pd.DataFrame:
+    """Decoupled vs coupled: AdamW vs Adam, SGDW vs SGD, per (sweep, schedule, budget), with intervals.
 
-    See :func:`storage.analysis.headline` for the columns; empty when no pair is complete.
+    ``improvement`` = (e_coupled − e_decoupled)/e_coupled of the two best settings' honestly reported
+    errors (``storage.evidence.compare``: paired over common seeds, each value's own test noise),
+    ``improvement_lo``/``_hi`` its 95% interval; rows only where both members exist. The paper
+    reports ≈ 15% for AdamW over Adam.
     """
-    return analysis.headline(best(storage, sweep, None, schedule))
+    rdb = reader(storage)
+    meta, eff = _read(rdb, sweep, None, schedule)
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
+    table = _best_rows(analysis.cell_stats(eff), answers)
+    keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
+    rows = []
+    for (sw, opt, sched, budget) in sorted(keyed):
+        for decoupled, coupled in analysis.PAIRS:
+            if opt != decoupled or (sw, coupled, sched, budget) not in keyed:
+                continue
+            d, c = keyed[(sw, decoupled, sched, budget)], keyed[(sw, coupled, sched, budget)]
+            cmp = evidence.compare(answers[(c.study, budget)].best, answers[(d.study, budget)].best)
+            lo, hi = cmp.ci or (np.nan, np.nan)
+            rows.append({
+                "sweep": sw, "schedule": sched, "budget": budget, "decoupled": decoupled, "coupled": coupled,
+                "decoupled_error": d.error, "coupled_error": c.error,
+                "improvement": np.nan if cmp.improvement is None else cmp.improvement,
+                "improvement_lo": lo, "improvement_hi": hi, "selection": cmp.method, "paired": cmp.paired,
+                "sources": d.sources, "decoupled_lr": d.lr, "decoupled_wd_norm": d.wd_norm,
+                "coupled_lr": c.lr, "coupled_wd_norm": c.wd_norm, "notes": "; ".join(cmp.notes),
+            })
+    cols = ["sweep", "schedule", "budget", "decoupled", "coupled", "decoupled_error", "coupled_error",
+            "improvement", "improvement_lo", "improvement_hi", "selection", "paired", "sources", "decoupled_lr",
+            "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm", "notes"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def study_chance(meta_row: pd.Series) -> float | None:
@@ -113,34 +250,38 @@ def _panel_budget(budgets: Iterable[int], name: str, budget: int | None) -> int:
 
 
 @read_errors
-def basin_grid(storage: StorageLike, study_name: str, budget: int | None = None) -> pd.DataFrame:
-    """Heatmap data of one panel: every (α, λ_norm) of the study's grid at budget T.
+def basin_grid(storage: StorageLike, study_name: str, budget: int | None = None, *,
+               n_boot: int = DEFAULT_BOOT) -> pd.DataFrame:
+    """Heatmap data of one panel: every (α, λ_norm) of the study's grid at budget T, with evidence.
 
     One row per cell of the full product of the study's α and λ_norm values (over all its
     trials), sorted by α then λ_norm; cells without any trial at T have ``missing=True``,
-    n_seeds 0 and NaN error. Columns: lr, wd_norm, wd (raw λ), test_error (mean over seeds,
-    diverged runs at chance), test_error_std, n_seeds, n_failed, n_diverged, diverged_any,
-    diverged_all, missing, rank (1 = best; <NA> without a COMPLETE seed), top10, best.
-    ``frame.attrs`` holds study, sweep, optimizer, schedule, budget, chance (the study's recorded chance level) and
-    border (a note when the best cell is on the grid's edge, else ""). ``budget`` may be
-    omitted when the study has a single one.
+    n_seeds 0 and NaN error. Columns: :data:`storage.analysis.GRID_COLUMNS` (lr, wd_norm, wd,
+    test_error — mean over seeds, diverged runs at chance — test_error_std, n_seeds, n_failed,
+    n_diverged, diverged_any, diverged_all, missing, rank, top10, best) and
+    :data:`storage.panel.EVIDENCE_COLUMNS` (error_lo, error_hi, p_best, plausible).
+    ``frame.attrs`` holds study, sweep, optimizer, schedule, budget, chance (the study's recorded
+    chance level), border (a note when the best cell is on the grid's edge, else ""), the best
+    setting's honest error (best_error, best_error_ci, selection) and the noise ``sources``.
+    ``budget`` may be omitted when the study has a single one.
     """
     rdb = reader(storage)
     meta = select_studies(studies_frame(rdb), where=storage_label(rdb), study=study_name)
-    axes = study_param_values(rdb.engine, int(meta["study_id"].iloc[0]))
-    budget = _panel_budget(axes["budget"], study_name, budget)
-    frame = trials_for(rdb, meta, attrs=("diverged", "wd"), budget=budget)
-    eff = analysis.effective_trials(frame)
-    cells = analysis.rank_cells(analysis.cell_stats(eff))
-    out = analysis.full_grid(axes["lr"], axes["wd_norm"], cells)
     m = meta.iloc[0]
+    axes = study_param_values(rdb.engine, int(m["study_id"]))
+    budget = _panel_budget(axes["budget"], study_name, budget)
+    eff = analysis.effective_trials(trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget))
+    ans = answer(eff, axes["lr"], axes["wd_norm"], m, seed_draws_for(eff, n_boot), coupling=False)
+    cells = analysis.rank_cells(analysis.cell_stats(eff))
     winner = cells[cells["best"]]
+    out = ans.grid[[*analysis.GRID_COLUMNS, *EVIDENCE_COLUMNS]].sort_values(["lr", "wd_norm"], kind="stable")
+    out = out.reset_index(drop=True)
     out.attrs.update(
         study=study_name, sweep=m["sweep"], optimizer=m["optimizer"], schedule=m["schedule"], budget=budget,
-        chance=study_chance(m),
-        border=analysis.border_note(cells, winner.iloc[0]) if not winner.empty else "",
+        chance=study_chance(m), border=analysis.border_note(cells, winner.iloc[0]) if not winner.empty else "",
+        best_error=ans.best.error, best_error_ci=ans.best.ci, selection=ans.best.method, sources=ans.sources,
     )
-    return out[analysis.GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+    return out
 
 
 @read_errors
@@ -153,33 +294,35 @@ def coupling(
     budget: int | None = None,
     tol: float = DEFAULT_TOL,
     n_boot: int = DEFAULT_BOOT,
-    seed: int = 0,
 ) -> list[Coupling]:
-    """Coupling measurements of every panel (optimizer × schedule × budget) selected.
-
-    See :mod:`storage.basin_shape`: argmin slope of log λ_norm* vs log α with a seed-bootstrap
-    interval, the top-10 principal-axis angle, the tolerance-edge slope (``tol`` absolute error,
-    default 0.02) and a verdict, with notes for too few points and grid-border basins.
-    """
+    """Coupling of every panel (optimizer × schedule × budget) selected: the verdict from the slope's
+    interval (``storage.evidence.coupling``), λ_norm*(α) with its band, the top-10 axis and the
+    tolerance-edge slope (``tol`` absolute error, default 0.02); see :mod:`storage.basin_shape`."""
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol must be a number ≥ 0, got {tol!r}")
-    eff, cells = _cells(reader(storage), sweep, optimizer, schedule, budget=budget)
-    out = []
-    for key, panel in cells.groupby(analysis.PANEL_COLS, sort=True):
-        study = panel["study"].iloc[0]
-        panel_eff = eff[(eff["study"] == study) & (eff["budget"] == key[3])]
-        out.append(panel_coupling(panel_eff, panel, tol=tol, n_boot=n_boot, seed=seed))
-    return out
+    if not (isinstance(n_boot, int) and n_boot >= 1):
+        raise ValueError(f"n_boot must be an integer ≥ 1, got {n_boot!r}")
+    rdb = reader(storage)
+    meta, eff = _read(rdb, sweep, optimizer, schedule, budget=budget)
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol)
+    order = sorted(answers, key=lambda k: (answers[k].coupling.sweep, answers[k].coupling.optimizer,
+                                           answers[k].coupling.schedule, k[1]))
+    return [answers[k].coupling for k in order]
 
 
 def coupling_frame(results: Sequence[Coupling]) -> pd.DataFrame:
-    """Coupling results as a frame (slope_ci split into slope_lo/slope_hi, notes joined by '; ')."""
+    """Coupling results as a frame (slope_ci split into slope_lo/slope_hi, notes and sources joined,
+    λ_norm*(α) as a JSON list)."""
+    import json
+
     rows = []
     for c in results:
         d = c.to_dict()
         ci = d.pop("slope_ci")
         d["slope_lo"], d["slope_hi"] = (ci if ci is not None else (None, None))
         d["notes"] = "; ".join(d["notes"])
+        d["sources"] = " + ".join(d["sources"])
+        d["lambda_star"] = json.dumps(d["lambda_star"])
         rows.append(d)
     return pd.DataFrame(rows)
 

@@ -71,13 +71,14 @@ OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
     "claimed_by": str,  # the driver that claimed and ran the point: "host:pid:start"
     "val_error": list,  # per epoch, on the validation split, when the sweep has one
     "val_loss": list,
+    "val_value": (int, float),  # the validation error of the recommended epoch: what selection uses
 }
 
 #: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
 FRAME_ATTRS = ("diverged", "wd", "seconds", "node", "error")
 #: Every scalar attr Basin records: what exports carry.
 SCALAR_ATTRS = (*FRAME_ATTRS, "device", "code_version", "recommended_epoch", "node_id", "worker_pid", "pack",
-                "pack_size", "claimed_by")
+                "pack_size", "claimed_by", "val_value")
 
 _SIGNIFICANT_DIGITS = 12
 
@@ -167,8 +168,9 @@ def trial_record(epochs: Sequence[Mapping[str, Any]], **attrs: Any) -> TrialReco
     value = next(r["test_error"] for r in epochs if int(r["epoch"]) == recommended)
     source = {key: key for key in LIST_ATTRS} | {"wd_per_epoch": "wd"}
     user_attrs: dict[str, Any] = {key: [r.get(field) for r in epochs] for key, field in source.items()}
-    if last.get("val_error") is not None:  # a validation split: its curves, selection uses them
-        user_attrs.update(val_error=[r.get("val_error") for r in epochs], val_loss=[r.get("val_loss") for r in epochs])
+    if last.get("val_error") is not None:  # a validation split: its curves; selection reads val_value
+        user_attrs.update(val_error=[r.get("val_error") for r in epochs], val_loss=[r.get("val_loss") for r in epochs],
+                          val_value=next(r["val_error"] for r in epochs if int(r["epoch"]) == recommended))
     user_attrs.update(
         diverged=diverged, wd=epochs[0]["wd"], seconds=last["seconds"], node=last.get("node", ""),
         device=last.get("device", ""), restart_epochs=ends, recommended_epoch=recommended,

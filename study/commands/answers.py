@@ -6,6 +6,8 @@ where both members exist. Views: ``--by budget`` (λ_norm* and raw λ* against T
 predicts λ* ∝ 1/√T with λ_norm* fixed), ``--coupling`` (is the basin diagonal in (log α,
 log λ_norm) — coupled, like SGD/Adam with L2 — or axis-aligned — decoupled, like SGDW/AdamW?),
 ``--headline`` (only the comparisons). ``--json`` prints a list of objects, ``--csv`` a table.
+Every number carries its 95% interval (bootstrap over the test set and, with ≥ 2 seeds, the
+seeds), and the best setting's error is reported on noise it was not selected on.
 
 ``basin export`` writes every trial (per-epoch lists included) to CSV or Parquet, atomically.
 
@@ -23,6 +25,9 @@ import sys
 from collections.abc import Sequence
 
 import pandas as pd
+
+from storage.basin_shape import DEFAULT_TOL
+from storage.evidence import DEFAULT_BOOT
 
 EXIT_OK, EXIT_EMPTY, EXIT_USAGE = 0, 1, 2
 
@@ -45,9 +50,9 @@ def register(subparsers) -> None:
     out.add_argument("--json", action="store_true", help="print a JSON list of objects")
     out.add_argument("--csv", action="store_true", help="print CSV")
     best.add_argument("--tol", type=_non_negative_float, default=None, metavar="F",
-                      help="--coupling: absolute error tolerance of the edge slope (default 0.02)")
-    best.add_argument("--boot", type=_non_negative_int, default=None, metavar="N",
-                      help="--coupling: bootstrap draws for the slope interval (default 1000; 0 = none)")
+                      help=f"--coupling: absolute error tolerance of the edge slope (default {DEFAULT_TOL})")
+    best.add_argument("--boot", type=_positive_int, default=DEFAULT_BOOT, metavar="N",
+                      help=f"bootstrap draws behind every interval (default {DEFAULT_BOOT})")
     best.set_defaults(func=run_best)
 
     export = subparsers.add_parser(
@@ -78,13 +83,13 @@ def _non_negative_float(text: str) -> float:
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 0, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
     return value
 
 
@@ -93,7 +98,8 @@ def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-def _names(values: Sequence[str] | None) -> list[str] | None:
+def _split_names(values: Sequence[str] | None) -> list[str] | None:
+    """Repeated and comma-separated ``--optimizer``/``--schedule`` values as one list (None: all)."""
     if not values:
         return None
     names = [v.strip() for item in values for v in item.split(",") if v.strip()]
@@ -125,25 +131,24 @@ def _pipe_safe(fn):
 def run_best(args: argparse.Namespace) -> int:
     """``basin best``: the best settings, or the --by budget / --coupling / --headline views."""
     import storage
-    from storage import analysis
 
     prog = "basin best"
-    if not args.coupling and (args.tol is not None or args.boot is not None):
-        return _fail(prog, "--tol and --boot apply to --coupling only; add --coupling or drop them")
+    if not args.coupling and args.tol is not None:
+        return _fail(prog, "--tol applies to --coupling only; add --coupling or drop it")
     try:
         rdb = storage.open_storage(args.storage, read_only=True)
-        optimizer, schedule = _names(args.optimizer), _names(args.schedule)
+        optimizer, schedule = _split_names(args.optimizer), _split_names(args.schedule)
+        boot = args.boot
         if args.coupling:
             results = storage.coupling(rdb, args.sweep, optimizer, schedule,
-                                       tol=0.02 if args.tol is None else args.tol,
-                                       n_boot=1000 if args.boot is None else args.boot)
+                                       tol=DEFAULT_TOL if args.tol is None else args.tol, n_boot=boot)
             return _emit_coupling(results, args)
         if args.by == "budget":
-            return _emit_by_budget(storage.best_by_budget(rdb, args.sweep, optimizer, schedule), args)
-        table = storage.best(rdb, args.sweep, optimizer, schedule)
-        heads = analysis.headline(table)
+            return _emit_by_budget(storage.best_by_budget(rdb, args.sweep, optimizer, schedule, n_boot=boot), args)
         if args.headline:
-            return _emit_headline(heads, args)
+            return _emit_headline(storage.headline(rdb, args.sweep, schedule, n_boot=boot), args)
+        table = storage.best(rdb, args.sweep, optimizer, schedule, n_boot=boot)
+        heads = storage.headline(rdb, args.sweep, schedule, n_boot=boot) if optimizer is None else None
         return _emit_best(table, heads, args)
     except storage.EmptyStorageError as exc:
         return _fail(prog, str(exc), EXIT_EMPTY)
@@ -187,6 +192,12 @@ def _g(x) -> str:
     return "-" if x is None or pd.isna(x) else f"{x:.3g}"
 
 
+def _interval(lo, hi, scale: float = 100.0, fmt: str = ".2f") -> str:
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return "-"
+    return f"[{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
+
+
 def _render(rows: list[list[str]], header: list[str]) -> str:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
@@ -195,6 +206,12 @@ def _render(rows: list[list[str]], header: list[str]) -> str:
 
 
 NO_TRIALS = "no COMPLETE trial yet in the selected studies"
+LEVEL = "95%"
+SELECTION = {
+    "validation": "selected on the validation split, reported on the test set",
+    "cross_fit": "cross-fitted: selected on the other seeds, reported on each held-out seed",
+    "naive": "naive: selected and reported on the same test errors (biased low; add seeds or a validation split)",
+}
 
 
 def _emit_machine(args, table: pd.DataFrame, records: list | None = None) -> bool:
@@ -206,24 +223,30 @@ def _emit_machine(args, table: pd.DataFrame, records: list | None = None) -> boo
     return bool(args.json or args.csv)
 
 
-def _emit_best(table: pd.DataFrame, heads: pd.DataFrame, args) -> int:
+def _emit_best(table: pd.DataFrame, heads: pd.DataFrame | None, args) -> int:
     if _emit_machine(args, table):
         return EXIT_OK
     if table.empty:
         print(NO_TRIALS)
         return EXIT_OK
-    header = ["sweep", "optimizer", "schedule", "T", "α", "λ_norm", "λ", "test err %", "± std", "seeds",
-              "complete", "failed", "diverged"]
+    header = ["sweep", "optimizer", "schedule", "T", "α", "λ_norm", "λ", "test err %", f"{LEVEL} interval",
+              "P(best)", "plausible", "seeds", "complete", "failed", "diverged"]
     rows = [[r.sweep, r.optimizer, r.schedule, str(r.budget), _g(r.lr), _g(r.wd_norm), _g(r.wd),
-             _pct(r.test_error), _pct(r.test_error_std), str(r.n_seeds), str(r.n_complete), str(r.n_failed),
-             str(r.n_diverged)] for r in table.itertuples()]
+             _pct(r.error), _interval(r.error_lo, r.error_hi), f"{r.p_best:.2f}", str(r.n_plausible), str(r.n_seeds),
+             str(r.n_complete), str(r.n_failed), str(r.n_diverged)] for r in table.itertuples()]
     print(_render(rows, header))
+    print()
+    for method in dict.fromkeys(table["selection"]):
+        print(f"test err: {SELECTION[method]}")
+    for sources in dict.fromkeys(table["sources"]):
+        print(f"intervals: {LEVEL}, bootstrap over {sources}; P(best): share of draws in which the cell is the best; "
+              "plausible: cells not distinguishably worse than the best")
     notes = [(r, n) for r in table.itertuples() for n in _best_notes(r)]
     if notes:
         print()
         for r, note in notes:
             print(f"note {r.sweep}/{r.optimizer}/{r.schedule} T={r.budget}: {note}")
-    if not heads.empty:
+    if heads is not None and not heads.empty:
         print()
         _print_headline_text(heads)
     return EXIT_OK
@@ -251,11 +274,21 @@ def _emit_headline(heads: pd.DataFrame, args) -> int:
 
 def _print_headline_text(heads: pd.DataFrame) -> None:
     for h in heads.itertuples():
-        change = "lower" if h.improvement >= 0 else "higher"
-        paper = " (paper: ≈15% lower on CIFAR-10 and ImageNet32x32)" if h.decoupled == "adamw" else ""
-        print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): best test error "
-              f"{_pct(h.decoupled_error)}% vs {_pct(h.coupled_error)}%, {abs(100 * h.improvement):.1f}% {change} "
-              f"relative with decoupled decay{paper}")
+        paper = " (paper: ≈15% on CIFAR-10 and ImageNet32x32)" if h.decoupled == "adamw" else ""
+        if pd.isna(h.improvement):
+            print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): no improvement to report")
+            continue
+        lo, hi = h.improvement_lo, h.improvement_hi
+        if pd.notna(lo) and lo > 0:
+            verdict = "better with decoupled decay"
+        elif pd.notna(hi) and hi < 0:
+            verdict = "worse with decoupled decay"
+        else:
+            verdict = "not distinguishable at this noise"
+        print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): test error "
+              f"{_pct(h.decoupled_error)}% vs {_pct(h.coupled_error)}%, relative improvement "
+              f"{100 * h.improvement:+.1f}% {LEVEL} {_interval(lo, hi, fmt='+.1f')}: {verdict}{paper}; "
+              f"{'paired over seeds, ' if h.paired else ''}{h.selection}, noise: {h.sources}")
 
 
 def _emit_by_budget(table: pd.DataFrame, args) -> int:
@@ -270,16 +303,28 @@ def _emit_by_budget(table: pd.DataFrame, args) -> int:
             print()
         first = False
         print(f"{sweep}/{optimizer}/{schedule}")
-        header = ["T", "α*", "λ_norm*", "λ*", "λ*·√T", "test err %", "seeds"]
-        rows = [[str(r.budget), _g(r.lr), _g(r.wd_norm), _g(r.wd), _g(r.wd_sqrt_budget), _pct(r.test_error),
-                 str(r.n_seeds)] for r in group.itertuples()]
+        header = ["T", "λ_norm*", f"{LEVEL} interval", "raw λ*", f"{LEVEL} interval", "best α", "test err %",
+                  "train err %", "seeds"]
+        rows = [[str(r.budget), _g(r.lambda_norm_star), _interval(r.lambda_norm_lo, r.lambda_norm_hi, 1.0, ".3g"),
+                 _g(r.raw_star), _interval(r.raw_lo, r.raw_hi, 1.0, ".3g"), _g(r.lr), _pct(r.error),
+                 _pct(r.train_error), str(r.n_seeds)] for r in group.itertuples()]
         print(_render(rows, header))
         g = group.iloc[0]
-        if g["n_budgets"] < 2:
-            print("  one budget only: no trend against T")
+        if g["n_budgets"] < 2 or pd.isna(g["k"]):
+            print("  no exponent: " + (g["budget_notes"] or "one budget only: no trend against T"))
         else:
-            print(f"  λ* ∝ T^{g['wd_slope']:.2f} (Appendix B.1: −0.5);  λ_norm* ∝ T^{g['wd_norm_slope']:.2f} "
-                  f"(Appendix B.1: 0) over {int(g['n_budgets'])} budgets")
+            print(f"  λ_norm* ∝ T^{g['k']:+.2f} {_interval(g['k_lo'], g['k_hi'], 1.0, '+.2f')}, raw λ* ∝ "
+                  f"T^{g['raw_exponent']:+.2f} {_interval(g['raw_exponent_lo'], g['raw_exponent_hi'], 1.0, '+.2f')}"
+                  f" ({LEVEL}): {g['verdict']}")
+            print("  predictions for λ_norm* ∝ T^k: k = 0 the paper's √ rule (sqrt_rule); k = −½ a decay "
+                  "timescale τ = 1/(η_t·λ) a fixed fraction of the run (tau_fraction); k = +½ τ fixed in epochs "
+                  "(tau_epochs, Wang & Aitchison 2024)")
+            if g["budget_notes"]:
+                print(f"  note: {g['budget_notes']}")
+        high = group[group["train_error"] > 0.01]
+        if len(high):
+            print(f"  note: final train error above 1% at T = {', '.join(map(str, high['budget']))}: those runs do "
+                  "not fit their training data (Appendix B.1's claim is about runs that do)")
         for r in group.itertuples():
             if r.border:
                 print(f"  note T={r.budget}: {r.border}")
@@ -302,9 +347,10 @@ def _emit_coupling(results, args) -> int:
         if c.best_error is not None:
             print(f"  best cell     α={_g(c.best_lr)} λ_norm={_g(c.best_wd_norm)} test err {_pct(c.best_error)}%")
         if c.slope is not None:
-            ci = f" [{c.slope_ci[0]:.2f}, {c.slope_ci[1]:.2f}] 95% over seeds" if c.slope_ci else ""
-            print(f"  argmin slope  d log λ_norm*/d log α = {c.slope:.2f}{ci} ({c.n_alpha} α values; "
-                  "coupled ≈ −1, decoupled ≈ 0)")
+            ci = f" {_interval(*c.slope_ci, 1.0)} {LEVEL}" if c.slope_ci else ""
+            print(f"  slope         d log λ_norm*/d log α = {c.slope:.2f}{ci} over {c.n_alpha} α rows that bracket "
+                  f"λ_norm*; noise: {' + '.join(c.sources) or 'none'} (coupled: excludes 0, contains −1; "
+                  "decoupled: contains 0, excludes −1)")
         if c.axis_angle is not None:
             print(f"  top-10 axis   {c.axis_angle:.0f}° in (log α, log λ_norm), elongation {c.axis_elongation:.2f} "
                   "(coupled ≈ −45°, decoupled ≈ 0° or 90°)")

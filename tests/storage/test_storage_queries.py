@@ -68,14 +68,20 @@ def test_trials_frame_is_one_row_per_trial(ro):
 def test_best_recovers_the_planted_optima(ro):
     rdb, sweep = ro
     table = best(rdb, sweep=sweep)
-    assert list(table.columns[:10]) == ["sweep", "optimizer", "schedule", "budget", "lr", "wd_norm", "wd",
-                                        "test_error", "test_error_std", "n_seeds"]
+    assert list(table.columns[:9]) == ["sweep", "optimizer", "schedule", "budget", "lr", "wd_norm", "wd",
+                                       "test_error", "test_error_std"]
+    assert {"test_error_lo", "test_error_hi", "p_best", "n_plausible", "error", "error_lo", "error_hi", "selection",
+            "sources", "n_seeds"} <= set(table.columns)
     assert len(table) == 1 + 1 + 3 + 3 + 1  # panels: sgd/cosine, sgdw, adamw ×3 T, adam ×3 T, sgd/step
     coupled = _row(table, optimizer="sgd", schedule="cosine")
     assert (coupled.lr, coupled.wd_norm) == (ALPHAS[2], LAMBDAS[2])
     assert coupled.test_error == pytest.approx(0.05) and coupled.n_seeds == 1
     assert coupled.wd == pytest.approx(raw_wd(LAMBDAS[2], 1))
     assert coupled.n_tied == 1 and coupled.border == "" and coupled.n_cells == 25 and coupled.n_complete == 25
+    # one seed: the interval is the test set's binomial noise (n_test = 1000), never zero-width
+    assert coupled.test_error_lo < 0.05 < coupled.test_error_hi and coupled.sources == "test set"
+    assert coupled.selection == "naive" and coupled.error == coupled.test_error  # nothing else to select on
+    assert 0 < coupled.p_best < 1 and coupled.n_plausible >= 1
     decoupled = _row(table, optimizer="sgdw")
     assert (decoupled.lr, decoupled.wd_norm, decoupled.test_error) == (ALPHAS[2], LAMBDAS[2], pytest.approx(0.04))
     assert math.isnan(decoupled.test_error_std)  # one seed: no spread to report
@@ -93,6 +99,8 @@ def test_best_handles_ties_failures_divergence_and_holes(ro):
     # (α0, λ1) and (α1, λ0) tie at 0.2 with two seeds each: the smaller α wins.
     assert (misc.lr, misc.wd_norm, misc.test_error) == (ALPHAS[0], LAMBDAS[1], pytest.approx(0.2))
     assert misc.n_tied == 2
+    assert misc.selection == "cross_fit" and misc.sources == "test set + seeds"  # two seeds: held-out reporting
+    assert misc.error_lo <= misc.error <= misc.error_hi
     assert (misc.n_complete, misc.n_failed, misc.n_diverged, misc.n_cells) == (13, 3, 3, 7)
     assert misc.border == "best cell on the grid border: grid must grow toward smaller α"
 
@@ -132,32 +140,38 @@ def test_best_by_budget_recovers_inverse_sqrt_scaling(ro):
     table = best_by_budget(rdb, sweep=sweep, optimizer="adamw")
     assert list(table["budget"]) == [1, 4, 16]
     assert (table["wd_norm"] == 0.05).all()
-    assert table["wd_slope"].iloc[0] == pytest.approx(-0.5, abs=1e-9)  # λ* ∝ 1/√T
-    assert table["wd_norm_slope"].iloc[0] == pytest.approx(0.0, abs=1e-9)  # λ_norm* stays put
+    assert table["k"].iloc[0] == pytest.approx(0.0, abs=1e-9)  # λ_norm* stays put
+    assert table["raw_exponent"].iloc[0] == pytest.approx(-0.5, abs=1e-9)  # λ* ∝ 1/√T
+    assert table["k_lo"].iloc[0] < 0 < table["k_hi"].iloc[0] and table["favoured"].iloc[0] == "sqrt_rule"
+    assert np.allclose(table["lambda_norm_star"], 0.05)
+    assert (table["lambda_norm_lo"] <= 0.05).all() and (table["lambda_norm_hi"] >= 0.05).all()
     assert np.allclose(table["wd_sqrt_budget"], table["wd_sqrt_budget"].iloc[0])
+    assert table["train_error"].notna().all()  # reported: under-fitting runs answer another question
     single = best_by_budget(rdb, sweep=sweep, optimizer="sgdw")
-    assert single["n_budgets"].iloc[0] == 1 and math.isnan(single["wd_slope"].iloc[0])
+    assert single["n_budgets"].iloc[0] == 1 and math.isnan(single["k"].iloc[0])
 
 
 def test_coupling_tells_diagonal_from_axis_aligned(ro):
     rdb, sweep = ro
     results = {(c.optimizer, c.schedule, c.budget): c for c in coupling(rdb, sweep=sweep, n_boot=200)}
     sgd = results[("sgd", "cosine", 1)]
-    assert sgd.verdict == "coupled"
-    assert sgd.slope == pytest.approx(-1.0, abs=1e-9) and sgd.n_alpha == 5
-    assert sgd.slope_ci[0] == pytest.approx(-1.0, abs=1e-9) and sgd.slope_ci[1] == pytest.approx(-1.0, abs=1e-9)
+    assert sgd.verdict == "coupled"  # from the interval: it excludes 0 and contains −1
+    assert sgd.slope == pytest.approx(-1.0, abs=1e-9) and sgd.n_alpha == 3
+    assert sgd.slope_ci[0] < -1.0 < sgd.slope_ci[1] < 0 and sgd.slope_ci[1] - sgd.slope_ci[0] > 0.05
+    assert sgd.sources == ("test set",)
     assert -55 < sgd.axis_angle < -35  # the diagonal
     assert sgd.edge_slope == pytest.approx(-1.0, abs=1e-9)
-    assert any("censored" in n for n in sgd.notes)  # λ* reaches the grid edge at the extreme α
+    assert any("do not bracket" in n for n in sgd.notes)  # λ* reaches the grid edge at the extreme α
+    assert [round(r[1], 9) for r in sgd.lambda_star if r[4]] == [round(LAMBDAS[k], 9) for k in (3, 2, 1)]
 
     sgdw = results[("sgdw", "cosine", 1)]
     assert sgdw.verdict == "decoupled"
     assert sgdw.slope == pytest.approx(0.0, abs=1e-9) and abs(sgdw.axis_angle) < 20
+    assert sgdw.slope_ci[0] < 0 < sgdw.slope_ci[1] and sgdw.slope_ci[0] > -1
     assert sgdw.edge_slope == pytest.approx(0.0, abs=1e-9)
-    assert any("one seed per cell" in n for n in sgdw.notes)
 
     adam = results[("adam", "cosine", 4)]
-    assert adam.verdict == "too few points" and adam.slope is None
+    assert adam.verdict == "inconclusive" and adam.slope is None
     assert any("only 1 α value(s)" in n for n in adam.notes)
     adamw = results[("adamw", "cosine", 4)]
     assert adamw.slope is None and any("only 2 α value(s)" in n for n in adamw.notes)
@@ -170,8 +184,8 @@ def test_coupling_tells_diagonal_from_axis_aligned(ro):
 
 def test_coupling_edge_tolerance_is_configurable(ro):
     rdb, sweep = ro
-    tight = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.0, n_boot=0)[0]
-    assert tight.slope_ci is None and tight.edge_n == 1 and tight.edge_slope is None
+    tight = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.0, n_boot=100)[0]
+    assert tight.edge_n == 1 and tight.edge_slope is None
     assert any("too few α values within tol=0" in n for n in tight.notes)
     with pytest.raises(ValueError, match="tol"):
         coupling(rdb, sweep=sweep, tol=-1)
@@ -183,6 +197,8 @@ def test_headline_relative_improvement(ro):
     adamw = heads[heads["decoupled"] == "adamw"]
     assert list(adamw["budget"]) == [1, 4, 16]
     assert np.allclose(adamw["improvement"], 0.15)
+    assert (adamw["improvement_lo"] < 0.15).all() and (adamw["improvement_hi"] > 0.15).all()
+    assert adamw["paired"].all() and (adamw["selection"] == "naive").all()
     sgdw = _row(heads, decoupled="sgdw")
     assert (sgdw.coupled, sgdw.budget, sgdw.improvement) == ("sgd", 1, pytest.approx(0.2))
     assert len(heads) == 4  # sgd/step has no SGDW partner

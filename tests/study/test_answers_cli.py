@@ -20,8 +20,8 @@ from study.cli import main
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 SWEEP = "cli"
-ALPHAS = [1e-3, 2e-3, 4e-3]
-LAMBDAS = [0.025, 0.05, 0.1]
+ALPHAS = [5e-4, 1e-3, 2e-3, 4e-3, 8e-3]
+LAMBDAS = [0.0125, 0.025, 0.05, 0.1, 0.2]
 
 
 def _write(url: str) -> None:
@@ -29,14 +29,16 @@ def _write(url: str) -> None:
     diag = lambda a, w, b, s: (0.05 + 0.02 * math.log2(a * w / (2e-3 * 0.05)) ** 2  # noqa: E731
                                + 0.001 * math.log2(a / 2e-3) ** 2)
     flat = lambda a, w, b, s: 0.04 + 0.02 * math.log2(w / 0.05) ** 2 + 0.001 * math.log2(a / 2e-3) ** 2  # noqa: E731
+    big = dict(n_test=50_000)  # an ImageNet32-sized test set: the planted steps are distinguishable
     write_panel(rdb, sweep=SWEEP, optimizer="sgd", schedule="cosine", lrs=ALPHAS, wd_norms=LAMBDAS, budgets=[1],
-                seeds=[0], error=diag, diverged=lambda a, w, b, s: a == 4e-3 and w == 0.1)
+                seeds=[0], error=diag, diverged=lambda a, w, b, s: a == 4e-3 and w == 0.1, **big)
     write_panel(rdb, sweep=SWEEP, optimizer="sgdw", schedule="cosine", lrs=ALPHAS, wd_norms=LAMBDAS, budgets=[1],
-                seeds=[0], error=flat, fail=lambda a, w, b, s: a == 1e-3 and w == 0.1)
-    write_panel(rdb, sweep=SWEEP, optimizer="adamw", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
-                seeds=[0], error=lambda a, w, b, s: 0.085 / b ** 0.25)
-    write_panel(rdb, sweep=SWEEP, optimizer="adam", schedule="cosine", lrs=[1e-3], wd_norms=[0.05], budgets=[1, 4],
-                seeds=[0], error=lambda a, w, b, s: 0.1 / b ** 0.25)
+                seeds=[0], error=flat, fail=lambda a, w, b, s: a == 1e-3 and w == 0.1, **big)
+    bowl = lambda top: lambda a, w, b, s: top / b ** 0.25 + 0.02 * math.log2(w / 0.05) ** 2  # noqa: E731
+    write_panel(rdb, sweep=SWEEP, optimizer="adamw", schedule="cosine", lrs=[1e-3], wd_norms=LAMBDAS, budgets=[1, 4],
+                seeds=[0], error=bowl(0.085), **big)
+    write_panel(rdb, sweep=SWEEP, optimizer="adam", schedule="cosine", lrs=[1e-3], wd_norms=LAMBDAS, budgets=[1, 4],
+                seeds=[0], error=bowl(0.1), **big)
     rdb.engine.dispose()
 
 
@@ -65,7 +67,7 @@ def test_best_json_lists_the_optima(url, capsys):
     assert (sgd["lr"], sgd["wd_norm"], sgd["n_diverged"]) == (2e-3, 0.05, 1)
     assert sgd["test_error"] == pytest.approx(0.05) and sgd["test_error_std"] is None  # one seed: null, not NaN
     sgdw = next(r for r in rows if r["optimizer"] == "sgdw")
-    assert (sgdw["n_complete"], sgdw["n_failed"]) == (8, 1)
+    assert (sgdw["n_complete"], sgdw["n_failed"]) == (24, 1)
 
 
 def test_best_csv_parses_and_filters(url, capsys):
@@ -79,8 +81,9 @@ def test_best_csv_parses_and_filters(url, capsys):
 def test_best_table_with_notes_and_headline(url, capsys):
     code, out, _ = run(capsys, "best", "--storage", url)
     assert code == 0
-    assert "optimizer" in out and "test err %" in out and "5.00" in out
-    assert "adamw vs adam" in out and "15.0% lower" in out
+    assert "optimizer" in out and "test err %" in out and "5.00" in out and "95% interval" in out
+    assert "adamw vs adam" in out and "+15.0%" in out and "better with decoupled decay" in out
+    assert "naive: selected and reported on the same test errors" in out and "bootstrap over test set" in out
     assert "sgdw vs sgd" in out
     assert "grid must grow" in out or "single α value" in out  # adam/adamw: one cell per panel
 
@@ -94,22 +97,25 @@ def test_headline_json(url, capsys):
 
 def test_by_budget(url, capsys):
     code, out, _ = run(capsys, "best", "--storage", url, "--by", "budget", "--optimizer", "adamw")
-    assert code == 0 and "λ* ∝ T^-0.50" in out and "λ_norm* ∝ T^0.00" in out
+    assert code == 0 and "raw λ* ∝ T^-0.50" in out and "λ_norm* ∝ T^+0.00" in out and "favours sqrt_rule" in out
+    assert "train err %" in out
     code, out, _ = run(capsys, "best", "--storage", url, "--by", "budget", "--json")
     rows = json.loads(out)
     adamw = [r for r in rows if r["optimizer"] == "adamw"]
-    assert [r["budget"] for r in adamw] == [1, 4] and adamw[0]["wd_slope"] == pytest.approx(-0.5)
+    assert [r["budget"] for r in adamw] == [1, 4] and adamw[0]["raw_exponent"] == pytest.approx(-0.5)
+    assert adamw[0]["k_lo"] < 0 < adamw[0]["k_hi"] and adamw[0]["lambda_norm_lo"] <= 0.05 <= adamw[0]["lambda_norm_hi"]
 
 
 def test_coupling_text_and_json(url, capsys):
     code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--boot", "50", "--tol", "0.01")
     assert code == 0
     assert f"{SWEEP}/sgd/cosine T=1: coupled" in out and f"{SWEEP}/sgdw/cosine T=1: decoupled" in out
-    assert "argmin slope" in out and "edge slope" in out and "only 1 α value(s)" in out
+    assert "bracket λ_norm*" in out and "edge slope" in out and "only 1 α value(s)" in out
     code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--json")
     panels = {(p["optimizer"], p["budget"]): p for p in json.loads(out)}
     assert panels[("sgd", 1)]["slope"] == pytest.approx(-1.0) and panels[("sgdw", 1)]["slope"] == pytest.approx(0.0)
-    assert panels[("adam", 4)]["verdict"] == "too few points" and panels[("adam", 4)]["slope"] is None
+    assert panels[("adam", 4)]["verdict"] == "inconclusive" and panels[("adam", 4)]["slope"] is None
+    assert panels[("sgd", 1)]["slope_ci"][0] < -1 < panels[("sgd", 1)]["slope_ci"][1] < 0
     assert panels[("sgd", 1)]["tol"] == 0.02
 
 
@@ -118,7 +124,8 @@ def test_coupling_text_and_json(url, capsys):
     [
         (["--sweep", "nope"], "unknown sweep 'nope'; sweeps here: cli"),
         (["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
-        (["--tol", "0.1"], "--tol and --boot apply to --coupling only"),
+        (["--tol", "0.1"], "--tol applies to --coupling only"),
+        (["--boot", "0"], "argument --boot: expected an integer ≥ 1"),
         (["--coupling", "--tol", "-1"], "argument --tol: expected a number ≥ 0"),
         (["--json", "--csv"], "not allowed with argument"),
         (["--by", "seed"], "invalid choice"),
@@ -157,11 +164,11 @@ def test_export_csv_and_parquet(url, tmp_path, capsys):
     code, out, err = run(capsys, "export", "--storage", url, "--sweep", SWEEP, "--format", "csv", "--out", str(out_csv))
     assert code == 0, err and str(out_csv) in out
     frame = pd.read_csv(out_csv)
-    assert len(frame) == 9 + 9 + 2 + 2
+    assert len(frame) == 25 + 25 + 10 + 10
     assert json.loads(frame.loc[frame["state"] == "COMPLETE", "train_loss"].iloc[0])
     out_pq = tmp_path / "trials.parquet"
     code, _, _ = run(capsys, "export", "--storage", url, "--out", str(out_pq))  # format from the suffix
-    assert code == 0 and len(pd.read_parquet(out_pq)) == 22
+    assert code == 0 and len(pd.read_parquet(out_pq)) == 70
 
 
 def test_export_bad_input_writes_nothing(url, tmp_path, capsys):
