@@ -1,4 +1,4 @@
-"""Grid-point arithmetic on trial frames: cells, ranking, the best cell, budget scaling, headline.
+"""Grid-point arithmetic on trial frames: grid points, cells, ranking, the best cell, heatmap grids.
 
 Pure pandas/numpy on the tidy frames of :func:`storage.frames.trials_frame`; no database here.
 
@@ -162,83 +162,6 @@ def best_cells(cells: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=cols)
     return out.astype({"budget": int, "n_seeds": int, "n_tied": int, "n_cells": int, "n_complete": int,
                        "n_failed": int, "n_diverged": int})
-
-
-def slope(x, y) -> np.ndarray | float:
-    """Least-squares slope of y against x, along the last axis of ``y`` (x: one axis of n points).
-
-    The one line fit behind every slope Basin reports (coupling, budget exponents).
-    """
-    x = np.asarray(x, float)
-    y = np.asarray(y, float)
-    xc = x - x.mean()
-    out = ((y - y.mean(axis=-1, keepdims=True)) * xc).sum(axis=-1) / (xc * xc).sum()
-    return float(out) if np.ndim(out) == 0 else out
-
-
-def loglog_slope(x, y) -> float:
-    """Least-squares slope of log y against log x (:func:`slope` in log coordinates)."""
-    return slope(np.log(np.asarray(x, float)), np.log(np.asarray(y, float)))
-
-
-def budget_scaling(best: pd.DataFrame) -> pd.DataFrame:
-    """λ_norm* and raw λ* against the budget T, per (sweep, optimizer, schedule).
-
-    Appendix B.1: with λ = λ_norm·√(b/(B·T)), the optimal raw λ* shrinks like 1/√T (log-log
-    slope −0.5) while λ_norm* stays put (slope 0). Adds, per group, ``n_budgets``,
-    ``wd_slope`` = d log λ*/d log T and ``wd_norm_slope`` = d log λ_norm*/d log T (NaN with
-    fewer than two budgets), and ``wd_sqrt_budget`` = λ*·√T (constant when the claim holds).
-    """
-    out = []
-    for _, group in best.groupby(STUDY_COLS, sort=True):
-        group = group.sort_values("budget").copy()
-        n = group["budget"].nunique()
-        ok = group["wd"].gt(0) & group["wd_norm"].gt(0)
-        enough = n >= 2 and ok.sum() >= 2 and group.loc[ok, "budget"].nunique() >= 2
-        group["n_budgets"] = n
-        group["wd_slope"] = loglog_slope(group.loc[ok, "budget"], group.loc[ok, "wd"]) if enough else np.nan
-        group["wd_norm_slope"] = loglog_slope(group.loc[ok, "budget"], group.loc[ok, "wd_norm"]) if enough else np.nan
-        group["wd_sqrt_budget"] = group["wd"] * np.sqrt(group["budget"])
-        out.append(group)
-    cols = [
-        *PANEL_COLS, "lr", "wd_norm", "wd", "wd_sqrt_budget", "test_error", "test_error_std", "n_seeds",
-        "n_budgets", "wd_slope", "wd_norm_slope", "border",
-    ]
-    if not out:
-        return pd.DataFrame(columns=cols)
-    return pd.concat(out, ignore_index=True)[cols]
-
-
-def headline(best: pd.DataFrame) -> pd.DataFrame:
-    """Best decoupled vs best coupled error per (sweep, schedule, budget): AdamW vs Adam, SGDW vs SGD.
-
-    ``improvement`` = (coupled − decoupled) / coupled, the relative reduction of test error
-    (the paper reports ≈ 15% for AdamW over Adam). Rows only where both members exist.
-    """
-    rows = []
-    keyed = best.set_index(["sweep", "optimizer", "schedule", "budget"])
-    for (sweep, schedule, budget), _ in best.groupby(["sweep", "schedule", "budget"], sort=True):
-        for decoupled, coupled in PAIRS:
-            kd, kc = (sweep, decoupled, schedule, budget), (sweep, coupled, schedule, budget)
-            if kd not in keyed.index or kc not in keyed.index:
-                continue
-            d, c = keyed.loc[kd], keyed.loc[kc]
-            improvement = (c["test_error"] - d["test_error"]) / c["test_error"] if c["test_error"] > 0 else np.nan
-            rows.append(
-                {
-                    "sweep": sweep, "schedule": schedule, "budget": int(budget),
-                    "decoupled": decoupled, "coupled": coupled,
-                    "decoupled_error": d["test_error"], "coupled_error": c["test_error"],
-                    "improvement": improvement,
-                    "decoupled_lr": d["lr"], "decoupled_wd_norm": d["wd_norm"],
-                    "coupled_lr": c["lr"], "coupled_wd_norm": c["wd_norm"],
-                }
-            )
-    cols = [
-        "sweep", "schedule", "budget", "decoupled", "coupled", "decoupled_error", "coupled_error",
-        "improvement", "decoupled_lr", "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm",
-    ]
-    return pd.DataFrame(rows, columns=cols)
 
 
 #: Columns of a heatmap grid (``basin_grid``), one row per (α, λ_norm) of the full product.

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from storage import evidence
-from storage.analysis import border_note, grid_key, slope
+from storage.analysis import border_note, grid_key
 
 MIN_POINTS = evidence.MIN_POINTS
 DEFAULT_TOL = 0.02  # absolute error tolerance of the edge slope
@@ -143,7 +143,7 @@ def _edge_slope(have: pd.DataFrame, threshold: float) -> tuple[float | None, int
             ys.append(math.log(float(ok["wd_norm"].max())))
     if len(xs) < MIN_POINTS:
         return None, len(xs)
-    return slope(np.array(xs), np.array(ys)), len(xs)
+    return float(evidence.slope(np.array(xs), np.array(ys))), len(xs)
 
 
 __all__ = ["DEFAULT_TOL", "MIN_POINTS", "Coupling", "panel_coupling"]
