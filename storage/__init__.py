@@ -9,8 +9,10 @@ One job per module:
 ``sql``         every raw SQL read: the bulk trial rows, attrs, intermediate values, completed points
 ``frames``      the tidy frames: one row per study, one row per trial
 ``analysis``    the rules on frames: grid points, cells, ranking, the best cell, budget scaling, headline
-``basin_shape`` the coupling of a basin: λ_norm*(α), its slope, the top-10 axis, the edge slope
-``answers``     the answers read from a database: best, by budget, coupling, headline, a heatmap, curves
+``evidence``    the intervals: bootstrap over the test set and seeds, selection-aware best errors, verdicts
+``panel``       one panel (heatmap) with its evidence: the rule every heatmap number goes through
+``basin_shape`` the coupling of a basin: the evidence's verdict, the top-10 axis, the edge slope
+``answers``     the answers read from a database: best, by budget, coupling, headline, anytime, a heatmap, curves
 ``progress``    every sweep's progress
 ``exports``     every trial to CSV or Parquet
 ``files``       atomic output files (exports, the dashboard's report)
@@ -32,14 +34,15 @@ _EXPORTS = {
     "storage.exports": ("export", "export_frame"),
     "storage.frames": ("select_studies", "studies_frame", "trials_frame"),
     "storage.progress": ("StudyProgress", "SweepProgress", "list_sweeps"),
-    "storage.answers": ("basin_grid", "best", "best_by_budget", "coupling", "coupling_frame", "curves", "headline"),
+    "storage.answers": ("anytime", "basin_grid", "best", "best_by_budget", "coupling", "coupling_frame", "curves",
+                        "headline"),
     "storage.schema": ("STUDY_ATTRS", "TRIAL_ATTRS", "GridPoint", "study_name", "trial_record"),
     "storage.record": ("delete_sweep", "ensure_study", "grid_distributions", "record_trial"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-_MODULES = ("analysis", "answers", "basin_shape", "connect", "errors", "exports", "files", "frames", "progress",
-            "record", "schema", "sql", "tables", "testing")
+_MODULES = ("analysis", "answers", "basin_shape", "connect", "errors", "evidence", "exports", "files", "frames",
+            "panel", "progress", "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)
 

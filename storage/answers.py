@@ -126,8 +126,11 @@ def best_by_budget(
     schedule: str | Sequence[str] | None = None,
     *,
     n_boot: int = DEFAULT_BOOT,
+    budgets: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """λ_norm* and raw λ* against the budget T, per (sweep, optimizer, schedule), with intervals.
+
+    ``budgets`` restricts the answer (and the fitted exponents) to those budgets T.
 
     The rows of :func:`best`, sorted by T, plus: train_error (the best cell's final train error, mean
     over seeds: under-fitting runs answer a different question), wd_sqrt_budget (λ*·√T), n_budgets,
@@ -137,6 +140,8 @@ def best_by_budget(
     """
     rdb = reader(storage)
     meta, eff = _read(rdb, sweep, optimizer, schedule)
+    if budgets is not None:
+        eff = eff[eff["budget"].isin([int(b) for b in budgets])]
     answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
     table = _best_rows(analysis.cell_stats(eff), answers)
     table["train_error"] = _final_train_error(rdb, eff, table)
@@ -325,6 +330,116 @@ def coupling_frame(results: Sequence[Coupling]) -> pd.DataFrame:
         d["lambda_star"] = json.dumps(d["lambda_star"])
         rows.append(d)
     return pd.DataFrame(rows)
+
+
+# --- anytime (Figure 4) ---------------------------------------------------------------------------
+
+
+@read_errors
+def anytime(
+    storage: StorageLike,
+    sweep: str,
+    *,
+    restart_schedule: str = "warm-restarts",
+    optimizer: str | Sequence[str] | None = None,
+    budget: int | None = None,
+    n_boot: int = DEFAULT_BOOT,
+) -> pd.DataFrame:
+    """Figure 4's claim in numbers: the anytime advantage of warm restarts, with intervals.
+
+    Per optimizer (and budget T) that has a ``restart_schedule`` study and a plain one in ``sweep``:
+    each schedule's best setting (:func:`best`'s cell), its seed-mean test error per epoch and its
+    best-so-far curve; ``error`` the restart curve's best-so-far error at its first restart
+    ``first_restart``; ``plain_epoch`` the first epoch at which the plain curve's best-so-far gets as
+    low (NaN when it never does within T: ``censored``, the speed-up is then at least T/first_restart);
+    ``speedup`` = plain_epoch / first_restart, with a 95% interval (``speedup_lo``/``_hi``) from draws
+    that resample the seed labels (paired across the two schedules) and redraw every epoch's error
+    from Binomial(n_test, e)/n_test.
+    """
+    rdb = reader(storage)
+    meta, eff = _read(rdb, sweep, optimizer, None)
+    eff = eff if budget is None else eff[eff["budget"] == int(budget)]
+    table = _best_rows(analysis.cell_stats(eff), _answers(rdb, meta, eff, n_boot=n_boot, coupling=False))
+    by_study = meta.set_index("study")
+    rows = []
+    for (opt, b), group in table.groupby(["optimizer", "budget"], sort=True):
+        wr = group[group["schedule"] == restart_schedule]
+        plain = group[group["schedule"] != restart_schedule]
+        if wr.empty or plain.empty:
+            continue
+        w, p = wr.iloc[0], plain.sort_values("error").iloc[0]
+        curves = {}
+        for r in (w, p):
+            trials = eff[(eff["study"] == r["study"]) & (eff["budget"] == b) & eff["state"].eq("COMPLETE")
+                         & (analysis.grid_key(eff["lr"]) == normalise_float(r["lr"]))
+                         & (analysis.grid_key(eff["wd_norm"]) == normalise_float(r["wd_norm"]))]
+            lists = fetch_attrs(rdb.engine, trials["trial_id"].tolist(), ["test_error", "restart_epochs"])
+            curves[r["schedule"]] = (trials["seed"].astype(int).tolist(), [lists[t] for t in trials["trial_id"]])
+        restarts = [e for a in curves[restart_schedule][1] for e in (a.get("restart_epochs") or [])]
+        if not restarts:
+            continue
+        first = int(min(restarts))
+        n_test = by_study.loc[w["study"], "n_test"]
+        draws = seed_draws_for(eff[eff["sweep"] == sweep], n_boot)
+        result = _speedup(curves[restart_schedule], curves[p["schedule"]], first, int(b), n_test, draws)
+        rows.append({"sweep": sweep, "optimizer": opt, "budget": int(b), "restart_schedule": restart_schedule,
+                     "plain_schedule": p["schedule"], "first_restart": first, **result,
+                     "restart_lr": w["lr"], "restart_wd_norm": w["wd_norm"], "plain_lr": p["lr"],
+                     "plain_wd_norm": p["wd_norm"], "n_seeds": int(min(w["n_seeds"], p["n_seeds"])),
+                     "sources": w["sources"]})
+    cols = ["sweep", "optimizer", "budget", "restart_schedule", "plain_schedule", "first_restart", "error",
+            "error_lo", "error_hi", "plain_epoch", "censored", "speedup", "speedup_lo", "speedup_hi", "restart_lr",
+            "restart_wd_norm", "plain_lr", "plain_wd_norm", "n_seeds", "sources"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _curve_matrix(seeds: list[int], attrs: list[dict], labels: list[int], epochs: int) -> np.ndarray:
+    """(len(labels), epochs) test-error curves by seed label; NaN where a seed or epoch is missing."""
+    m = np.full((len(labels), epochs), np.nan)
+    for s, a in zip(seeds, attrs):
+        curve = [np.nan if v is None else float(v) for v in (a.get("test_error") or [])][:epochs]
+        m[labels.index(s), :len(curve)] = curve
+    return m
+
+
+def _first_reach(best_so_far: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """1-based first epoch where each row's best-so-far curve is ≤ its target; NaN if never."""
+    hit = best_so_far <= target[..., None] + 1e-12
+    first = np.argmax(hit, axis=-1) + 1.0
+    return np.where(hit.any(axis=-1), first, np.nan)
+
+
+def _speedup(restart, plain, first: int, epochs: int, n_test, draws: evidence.SeedDraws) -> dict:
+    """The speed-up at the first restart and its interval (see :func:`anytime`)."""
+    labels = [int(x) for x in draws.labels]
+    R = _curve_matrix(*restart, labels, epochs)
+    P = _curve_matrix(*plain, labels, epochs)
+    gen = np.random.default_rng(RNG_SEED)
+
+    def measure(r, p):  # r, p: (..., seeds, epochs) → (error at first restart, plain epoch)
+        with np.errstate(all="ignore"):
+            rb = np.fmin.accumulate(np.nanmean(r, axis=-2), axis=-1)
+            pb = np.fmin.accumulate(np.nanmean(p, axis=-2), axis=-1)
+        target = rb[..., first - 1]
+        return target, _first_reach(pb, target)
+
+    target, reached = measure(R, P)
+    cols = draws.columns(labels)  # (n_boot, K) chosen columns, −1 where absent
+    pick = lambda m: np.where(cols[..., None] >= 0, m[np.clip(cols, 0, None)], np.nan)  # noqa: E731
+    Rd, Pd = pick(R), pick(P)
+    n = int(n_test) if n_test is not None and pd.notna(n_test) else None
+    if n:
+        Rd = np.where(np.isfinite(Rd), gen.binomial(n, np.clip(np.nan_to_num(Rd), 0, 1)) / n, np.nan)
+        Pd = np.where(np.isfinite(Pd), gen.binomial(n, np.clip(np.nan_to_num(Pd), 0, 1)) / n, np.nan)
+    t_boot, r_boot = measure(Rd, Pd)
+    censored = bool(np.isnan(reached))
+    speed = (epochs + 1) / first if censored else float(reached) / first  # censored: beyond the budget
+    s_boot = np.where(np.isnan(r_boot), (epochs + 1) / first, r_boot / first)
+    lo, hi = np.nanpercentile(s_boot, [2.5, 97.5])
+    elo, ehi = np.nanpercentile(t_boot, [2.5, 97.5])
+    return {"error": float(target), "error_lo": float(elo), "error_hi": float(ehi),
+            "plain_epoch": np.nan if censored else float(reached), "censored": censored, "speedup": speed,
+            "speedup_lo": float(lo), "speedup_hi": float(hi)}
 
 
 # --- curves -------------------------------------------------------------------------------------

@@ -130,13 +130,15 @@ def write_panel(
     skip: Pred | None = None,
     curves: str = "simple",
     num_classes: int = CLASSES,
+    train_final: float | None = None,
     **study_overrides,
 ) -> int:
     """Record the grid lrs × wd_norms × budgets × seeds of one study; returns the trials recorded.
 
     ``error(α, λ_norm, T, seed)`` is the final test error; where ``diverged(...)`` the run records
     chance error 1 − 1/C with ``diverged=True``; ``fail(...)`` records a FAIL trial; ``skip(...)``
-    leaves the point out (a missing cell, as in a sweep still running).
+    leaves the point out (a missing cell, as in a sweep still running). ``train_final``: the final
+    train error of every run (default: shaped like the test curve).
     """
     lrs, wd_norms, budgets, seeds = (list(v) for v in (lrs, wd_norms, budgets, seeds))
     grid_size = len(lrs) * len(wd_norms) * len(budgets) * len(seeds)
@@ -165,6 +167,8 @@ def write_panel(
                         value, user_attrs = final, trial_attrs(final, budget, wd, diverged=div)
                     else:
                         value, user_attrs = realistic_attrs(final, schedule, budget, wd, diverged=div)
+                    if train_final is not None and not div:
+                        user_attrs["train_error"][-1] = train_final
                     storage.record_trial(study, point, dists, state="COMPLETE", value=value,
                                          intermediate={e: v for e, v in enumerate(user_attrs["test_error"], 1)},
                                          user_attrs=user_attrs)
