@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from study.spec import Point, SweepSpec
 
-CPU_CAP = 16
+CPU_CAP = 8
 GPU_CAP = 512
 PACKS_PER_SLOT = 2
 MEMORY_PER_CPU_TRIAL = 2 << 30  # bytes a CPU trial may give its pack

@@ -46,3 +46,16 @@ def test_train_on_a_device_that_is_not_here(capsys):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: --device cuda is valid here")
     _one_line_exit_2(capsys, ["train", "--device", "cuda", "--epochs", "1"], "device: 'cuda'", "--device cpu")
+
+
+@pytest.mark.parametrize("storage, expect", [
+    ("sqlite:///{tmp}/folder", "is a directory, not a database file"),
+    ("sqlite:///{tmp}/missing/dir/x.db", "does not exist; create it"),
+    ("sqlite:///{tmp}/junk.db", "file is not a database"),
+    ("postgresql+psycopg://postgres@127.0.0.1:1/test", "cannot open storage postgresql+psycopg://postgres@127.0.0.1:1/test"),
+])
+def test_best_on_a_storage_it_cannot_read(capsys, tmp_path, storage, expect):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "junk.db").write_text("not a database\n")
+    err = _one_line_exit_2(capsys, ["best", "--storage", storage.format(tmp=tmp_path)], expect)
+    assert "options=" not in err and "mode=ro" not in err
