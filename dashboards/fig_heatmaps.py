@@ -34,8 +34,8 @@ def coupling_text(c, *, sources: bool = True) -> str:
     """"slope −0.95 [−1.10, −0.80] 95% (test set + seeds) · coupled" (escaped), or the verdict alone."""
     if c is None:
         return ""
-    if c.slope is None:
-        return f"slope: {esc(c.verdict)}"
+    if c.slope is None:  # too few α rows locate λ_norm* for a slope: say how many do
+        return f"slope: {esc(c.verdict)} ({c.n_alpha} of {len(c.lambda_star)} α rows bracket λ_norm*)"
     noise = f" ({esc(sources_label(c.sources))})" if sources else ""
     ci = f" {level_label(c.level)}" if c.slope_ci else ""
     return f"slope {slope_interval(c.slope, c.slope_ci)}{ci}{noise} · {esc(c.verdict)}"
