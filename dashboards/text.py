@@ -161,18 +161,6 @@ def sources_label(sources) -> str:
     return " + ".join(sources) or "none"
 
 
-#: What each selection method of ``storage.evidence.best_error`` means, in a few words.
-SELECTION_LABELS = {
-    "validation": "selected on the validation split, reported on the test set",
-    "cross_fit": "cross-fitted: selected on the other seeds, reported on each held-out seed",
-    "naive": "naive: selected and reported on the same test errors (biased low)",
-}
-
-
-def selection_label(method: str | None) -> str:
-    return SELECTION_LABELS.get(method or "", method or "–")
-
-
 def count(n: int, noun: str) -> str:
     """``n`` and the noun, plural unless n is 1: "1 seed", "3 seeds"."""
     return f"{n} {noun}{'' if n == 1 else 's'}"
