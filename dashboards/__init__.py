@@ -16,9 +16,9 @@ Modules, one job each:
 ``colorscale``    how the heatmaps map error to colour: modes, the shared range, the colour bar
 ``style``         the look: page template and stylesheet, the figures' font, template and colours
 ``text``          text in figures and pages: 2^k labels, percentages, optimizer names, escaping
-``panels``        heatmap panels of one (sweep, schedule, budget) from one read
+``panels``        heatmap panels of one (sweep, schedule, budget) from one read, with storage's evidence
 ``curves``        seed-mean learning curves of chosen settings, and Figure 4's speed-ups from them
-``summaries``     the numbers beside the figures as text rows
+``summaries``     the numbers beside the figures as text rows, each with its interval
 ``data``          the read-only storage and a short-lived cache of answers
 ``cache``         the thread-safe cache of recent answers behind ``data`` (stale-while-revalidate)
 ``api``           the JSON API: /api/sweeps, /api/basin, /api/best

@@ -3,11 +3,16 @@
 ``GET /api/sweeps``
     Every sweep with its studies and progress (grid points done / total / failed / diverged).
 ``GET /api/basin?study=<sweep/optimizer/schedule>&budget=<epochs>``
-    One heatmap: the α and λ_norm axes, matrices of mean/std error, seeds and divergence (rows
-    λ_norm, columns α, as drawn), every cell as a record, the top-10 and the best cell
+    One heatmap: the α and λ_norm axes, matrices of mean/std error, each cell's 95% interval
+    (error_lo, error_hi), P(best), plausible, seeds and divergence (rows λ_norm, columns α, as
+    drawn), every cell as a record, the top-10, the best cell, the plausible optima and the best
+    setting's honestly reported error (best_error, best_error_ci, selection, sources)
     (``storage.basin_grid``). ``budget`` may be left out when the study has one budget.
 ``GET /api/best?sweep=<name>[&optimizer=a,b][&schedule=c][&view=best|budget|coupling|headline]``
-    What ``basin best`` answers (with ``--by budget``, ``--coupling``, ``--headline``).
+    What ``basin best`` answers (with ``--by budget``, ``--coupling``, ``--headline``), from
+    ``storage.best``, ``storage.best_by_budget``, ``storage.coupling`` and ``storage.headline``:
+    every estimate with its 95% interval (``*_lo``/``*_hi``, ``slope_ci``), the selection method
+    and the noise sources.
 
 Query strings are checked: an unknown, repeated or malformed parameter is a 400 whose JSON
 names it (``{"error": "...", "parameter": "budget"}``); an unknown sweep, study, optimizer,
@@ -28,6 +33,7 @@ import pandas as pd
 from werkzeug.exceptions import HTTPException
 
 import storage
+import storage.evidence
 from dashboards.data import Source
 
 log = logging.getLogger(__name__)
@@ -128,25 +134,44 @@ def sweep_json(sp: storage.SweepProgress) -> dict:
     }
 
 
+#: The matrices of /api/basin (rows λ_norm, columns α).
+MATRICES = ("test_error", "test_error_std", "error_lo", "error_hi", "p_best", "plausible", "n_seeds", "n_failed",
+            "n_diverged", "diverged_all", "missing")
+#: The fields of each cell in /api/basin's top10, best and plausible lists.
+CELL_FIELDS = ["rank", "lr", "wd_norm", "wd", "test_error", "test_error_std", "error_lo", "error_hi", "p_best",
+               "plausible", "n_seeds", "n_diverged"]
+
+
 def basin_json(grid: pd.DataFrame) -> dict:
-    """``storage.basin_grid``'s frame as axes, matrices (rows λ_norm, columns α), cells, top-10, best."""
+    """``storage.basin_grid``'s frame as axes, matrices (rows λ_norm, columns α), cells, top-10, best,
+    the plausible optima, and its attrs (the reported best error with its interval, the sources)."""
     lrs = sorted(grid["lr"].unique())
     wds = sorted(grid["wd_norm"].unique())
     matrices = {}
-    for col in ("test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged", "diverged_all", "missing"):
+    for col in MATRICES:
         m = grid.pivot(index="wd_norm", columns="lr", values=col).reindex(index=wds, columns=lrs)
         matrices[col] = jsonable(m.to_numpy().tolist())
     cells = records(grid)
     top = grid[grid["top10"]].sort_values("rank")
-    keep = ["rank", "lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds", "n_diverged"]
     best = grid[grid["best"]]
+    plausible = grid[grid["plausible"].astype(bool)].sort_values(["lr", "wd_norm"])
     return {
         **jsonable(dict(grid.attrs)),
+        "level": storage.evidence.DEFAULT_LEVEL,
         "lr": jsonable(lrs), "wd_norm": jsonable(wds),
         "grid": matrices, "cells": cells,
-        "top10": records(top[keep]),
-        "best": records(best[keep])[0] if not best.empty else None,
+        "top10": records(top[CELL_FIELDS]),
+        "best": records(best[CELL_FIELDS])[0] if not best.empty else None,
+        "plausible": records(plausible[CELL_FIELDS]),
     }
+
+
+def _headline(source: Source, sweep, optimizers, schedules) -> list[dict]:
+    """``storage.headline``'s rows, those whose two optimizers were both asked for (all when none was)."""
+    heads = source.headline(sweep, schedules)
+    if optimizers is not None:
+        heads = heads[heads["decoupled"].isin(optimizers) & heads["coupled"].isin(optimizers)]
+    return records(heads)
 
 
 def register(server: flask.Flask, source: Source, prefix: str = "/api") -> None:
@@ -159,8 +184,9 @@ def register(server: flask.Flask, source: Source, prefix: str = "/api") -> None:
         _params(())
         return respond({"storage": source.label, "endpoints": {
             f"{prefix}/sweeps": "every sweep with its studies and progress",
-            f"{prefix}/basin?study=NAME&budget=T": "one heatmap: axes, cells, top-10, best",
-            f"{prefix}/best?sweep=NAME&view=best|budget|coupling|headline": "the answers of basin best",
+            f"{prefix}/basin?study=NAME&budget=T": "one heatmap: axes, cells with 95% intervals and P(best), "
+                                                   "top-10, best, plausible optima",
+            f"{prefix}/best?sweep=NAME&view=best|budget|coupling|headline": "the answers of basin best, with intervals",
         }})
 
     @bp.get("/sweeps")
@@ -212,18 +238,17 @@ def register(server: flask.Flask, source: Source, prefix: str = "/api") -> None:
             if unknown:
                 raise ApiError(404, f"unknown {key} {', '.join(map(repr, unknown))}"
                                     f"{f' in sweep {sweep!r}' if sweep else ''}", key)
-        out = {"storage": source.label, "sweep": sweep, "view": view}
+        out = {"storage": source.label, "sweep": sweep, "view": view, "level": storage.evidence.DEFAULT_LEVEL}
         if view == "coupling":
             out["coupling"] = [c.to_dict() for c in source.coupling(sweep, optimizers, schedules)]
             return respond(out)
-        table = source.best(sweep, optimizers, schedules)
         if view == "budget":
-            out["by_budget"] = records(storage.analysis.budget_scaling(table))
+            out["by_budget"] = records(source.best_by_budget(sweep, optimizers, schedules))
         elif view == "headline":
-            out["headline"] = records(storage.analysis.headline(table))
+            out["headline"] = _headline(source, sweep, optimizers, schedules)
         else:
-            out["best"] = records(table)
-            out["headline"] = records(storage.analysis.headline(table))
+            out["best"] = records(source.best(sweep, optimizers, schedules))
+            out["headline"] = _headline(source, sweep, optimizers, schedules)
         return respond(out)
 
     @bp.route("/<path:rest>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

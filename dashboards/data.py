@@ -4,7 +4,8 @@
 so a dashboard can start before the first sweep has created the database, and a gunicorn
 worker forked after import opens its own connections — and keeps recent answers for a few
 seconds (:mod:`dashboards.cache`), so the several callbacks of one page view share one read.
-Nothing here writes.
+Every answer carries storage's evidence (95% intervals over the test set and seeds); ``n_boot``
+is the bootstrap draws behind them, passed to every storage answer. Nothing here writes.
 
 :class:`SweepInfo` is the index behind every selector: which optimizers, schedules and
 budgets a sweep has, from ``storage.list_sweeps`` and ``storage.studies_frame``.
@@ -20,6 +21,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 import storage
+import storage.evidence
 from storage.connect import safe_url
 
 from dashboards.cache import TTLCache
@@ -75,7 +77,7 @@ class Source:
     """A read-only storage URL and a short-lived cache of answers read from it."""
 
     def __init__(self, url: str | None = None, *, ttl_s: float = DEFAULT_TTL_S,
-                 n_boot: int = storage.basin_shape.DEFAULT_BOOT):
+                 n_boot: int = storage.evidence.DEFAULT_BOOT):
         self.url = url or storage.default_url()
         self.label = safe_url(self.url)  # never the password
         self.n_boot = int(n_boot)
@@ -183,15 +185,32 @@ class Source:
         return {opt: out[opt] for opt in optimizers}
 
     def basin_grid(self, study: str, budget: int | None) -> pd.DataFrame:
-        return self.cache.get(("basin_grid", study, budget), lambda: storage.basin_grid(self.rdb(), study, budget))
+        """``storage.basin_grid``: one heatmap's cells with their evidence."""
+        return self.cache.get(("basin_grid", study, budget),
+                              lambda: storage.basin_grid(self.rdb(), study, budget, n_boot=self.n_boot))
 
     def best(self, sweep: str | None = None, optimizers: Sequence[str] | None = None,
              schedules: Sequence[str] | None = None) -> pd.DataFrame:
+        """``storage.best``: the best setting of every panel, its interval, P(best) and reported error."""
         key = ("best", sweep, _tuple(optimizers), _tuple(schedules))
-        return self.cache.get(key, lambda: storage.best(self.rdb(), sweep, _list(optimizers), _list(schedules)))
+        return self.cache.get(key, lambda: storage.best(self.rdb(), sweep, _list(optimizers), _list(schedules),
+                                                        n_boot=self.n_boot))
+
+    def best_by_budget(self, sweep: str | None = None, optimizers: Sequence[str] | None = None,
+                       schedules: Sequence[str] | None = None) -> pd.DataFrame:
+        """``storage.best_by_budget``: λ_norm* and raw λ* per budget with intervals, and their exponents."""
+        key = ("best_by_budget", sweep, _tuple(optimizers), _tuple(schedules))
+        return self.cache.get(key, lambda: storage.best_by_budget(self.rdb(), sweep, _list(optimizers),
+                                                                  _list(schedules), n_boot=self.n_boot))
+
+    def headline(self, sweep: str | None = None, schedules: Sequence[str] | None = None) -> pd.DataFrame:
+        """``storage.headline``: AdamW vs Adam and SGDW vs SGD, relative improvement with its interval."""
+        key = ("headline", sweep, _tuple(schedules))
+        return self.cache.get(key, lambda: storage.headline(self.rdb(), sweep, _list(schedules), n_boot=self.n_boot))
 
     def coupling(self, sweep: str | None = None, optimizers: Sequence[str] | None = None,
                  schedules: Sequence[str] | None = None) -> list[storage.Coupling]:
+        """``storage.coupling``: every panel's verdict, slope interval and λ_norm*(α) band."""
         key = ("coupling", sweep, _tuple(optimizers), _tuple(schedules))
         return self.cache.get(key, lambda: storage.coupling(self.rdb(), sweep, _list(optimizers), _list(schedules),
                                                             n_boot=self.n_boot))

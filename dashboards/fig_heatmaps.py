@@ -2,8 +2,11 @@
 
 :func:`heatmaps` draws a grid of panels (:class:`~dashboards.panels.Panel`) on log₂ axes with 2^k
 labels, every panel on one shared colour axis (:mod:`dashboards.colorscale`), top-10 cells
-circled in black, the best starred, diverged cells crossed and the fitted coupling line dashed;
-a panel without data shows its notes instead. :func:`panel_title` is the default panel label.
+circled in black, the best starred, the plausible optima (storage's ``plausible``: not
+distinguishably worse than the best) outlined in squares, diverged cells crossed, and the fitted
+coupling line dashed inside its band (the fitted rows' λ_norm* intervals) with storage's λ_norm*
+point of every α row; a panel without data shows its notes instead. Every number in a hover
+carries its interval and the noise it includes. :func:`panel_title` is the default panel label.
 Every recorded name is escaped with :func:`dashboards.text.esc` before it reaches the figure.
 """
 
@@ -17,15 +20,29 @@ import pandas as pd
 
 from dashboards.colorscale import ColorRange, ColorSpec, color_range
 from dashboards.figkit import axis_names, finish, finite_list, layout_key, subplots
-from dashboards.panels import Panel, coupling_line
-from dashboards.text import axis_labels, count, esc, num, optimizer_label, pct, slope_interval, value_label
+from dashboards.panels import Panel, coupling_line, lambda_star_band, stars
+from dashboards.text import (axis_labels, count, esc, level_label, num, num_interval, optimizer_label, pct,
+                             pct_interval, slope_interval, sources_label, value_label)
 
 #: Trace ``meta`` tags of the overlay markers (tests and the browser check find them by these).
 TOP10, BEST, DIVERGED, DIVERGED_SOME, COUPLING = "top-10", "best", "diverged", "diverged-some", "coupling"
+PLAUSIBLE, COUPLING_BAND, LAMBDA_STAR = "plausible", "coupling-band", "lambda-star"
+PLAUSIBLE_COLOR = "#d6007a"
+
+
+def coupling_text(c, *, sources: bool = True) -> str:
+    """"slope −0.95 [−1.10, −0.80] 95% (test set + seeds) · coupled" (escaped), or the verdict alone."""
+    if c is None:
+        return ""
+    if c.slope is None:  # too few α rows locate λ_norm* for a slope: say how many do
+        return f"slope: {esc(c.verdict)} ({c.n_alpha} of {len(c.lambda_star)} α rows bracket λ_norm*)"
+    noise = f" ({esc(sources_label(c.sources))})" if sources else ""
+    ci = f" {level_label(c.level)}" if c.slope_ci else ""
+    return f"slope {slope_interval(c.slope, c.slope_ci)}{ci}{noise} · {esc(c.verdict)}"
 
 
 def panel_title(p: Panel, *, sweep: bool = False, schedule: bool = False, budget: bool = False) -> str:
-    """``<b>AdamW</b>`` plus the parts asked for, and the coupling fit on a second line (escaped)."""
+    """``<b>AdamW</b>`` plus the parts asked for, and the coupling fit (slope, interval, noise, verdict) below."""
     head = [f"<b>{esc(optimizer_label(p.optimizer))}</b>"]
     if sweep:
         head.append(esc(p.sweep))
@@ -33,13 +50,7 @@ def panel_title(p: Panel, *, sweep: bool = False, schedule: bool = False, budget
         head.append(esc(p.schedule))
     if budget and p.budget is not None:
         head.append(f"T={p.budget}")
-    c = p.coupling
-    if c is None:
-        sub = ""
-    elif c.slope is not None:
-        sub = f"slope {slope_interval(c.slope, c.slope_ci)} · {esc(c.verdict)}"
-    else:
-        sub = f"slope: {esc(c.verdict)}"
+    sub = coupling_text(p.coupling)
     return " · ".join(head) + (f"<br><sub>{sub}</sub>" if sub else "")
 
 
@@ -57,7 +68,8 @@ def heatmaps(
     """A grid of heatmaps, one per panel (None leaves a hole), on one shared colour axis.
 
     x = α and y = λ_norm (or raw λ with ``y="wd"``) on log₂ axes; colour = mean final test error
-    over seeds; top-10 circled, best starred, diverged crossed, the coupling fit dashed.
+    over seeds; plausible optima outlined, top-10 circled, best starred, diverged crossed, the
+    coupling fit dashed in its band, each α row's λ_norm* marked (λ_norm axes only).
     ``title`` and ``label`` must give escaped text (see :func:`panel_title`).
     """
     nrows = max(len(rows), 1)
@@ -109,7 +121,7 @@ def _add_panel(fig: dict, p: Panel, xref: str, yref: str, crange: ColorRange, y:
     head = f"<b>{esc(optimizer_label(p.optimizer))}</b> · {esc(p.schedule)} · T={p.budget}"
     for r in g.itertuples(index=False):
         z[iy[r.wd_norm], ix[r.lr]] = r.test_error
-        text[iy[r.wd_norm]][ix[r.lr]] = _hover(head, r)
+        text[iy[r.wd_norm]][ix[r.lr]] = _hover(head, r, p)
     zc = crange.transform(z)
     traces = fig["data"]
     traces.append(dict(type="heatmap", x=finite_list(xs), y=finite_list(ys), z=[finite_list(r) for r in zc],
@@ -121,6 +133,9 @@ def _add_panel(fig: dict, p: Panel, xref: str, yref: str, crange: ColorRange, y:
                 finite_list(np.log2([ymap[w] for w in frame["wd_norm"]])))
 
     marks = [
+        (PLAUSIBLE, f"plausible optima (not distinguishably worse than the best, {level_label(p.level)})",
+         g[g["plausible"].astype(bool)],
+         dict(symbol="square-open", size=25, color=PLAUSIBLE_COLOR, line=dict(width=2, color=PLAUSIBLE_COLOR))),
         (TOP10, "top-10", g[g["top10"]], dict(symbol="circle-open", size=19, color="black", line=dict(width=2.2))),
         (BEST, "best", g[g["best"]], dict(symbol="star", size=13, color="black", line=dict(width=1, color="white"))),
         (DIVERGED, "diverged (every seed)", g[g["diverged_all"]],
@@ -135,12 +150,7 @@ def _add_panel(fig: dict, p: Panel, xref: str, yref: str, crange: ColorRange, y:
         traces.append(dict(type="scatter", x=mx, y=my, mode="markers", marker=marker, name=name, legendgroup=tag,
                            showlegend=first(tag), hoverinfo="skip", meta=tag, xaxis=xref, yaxis=yref))
     if show_coupling and p.coupling is not None and y != "wd":
-        line = coupling_line(g, p.coupling.slope)
-        if line is not None:
-            traces.append(dict(type="scatter", x=finite_list(line[0]), y=finite_list(line[1]), mode="lines",
-                               line=dict(color="black", width=2, dash="dash"),
-                               name="fitted λ_norm*(α) (storage.coupling)", legendgroup=COUPLING,
-                               showlegend=first(COUPLING), hoverinfo="skip", meta=COUPLING, xaxis=xref, yaxis=yref))
+        _add_coupling(traces, p, xref, yref, first)
     layout = fig["layout"]
     layout[layout_key(xref)].update(
         tickvals=finite_list(xs), ticktext=axis_labels(lrs), range=_edges(xs), showgrid=False, ticks="",
@@ -151,7 +161,40 @@ def _add_panel(fig: dict, p: Panel, xref: str, yref: str, crange: ColorRange, y:
         title=dict(text=("raw λ" if y == "wd" else "λ_norm (normalised decay)") if left else ""))
 
 
-def _hover(head: str, r) -> str:
+def _add_coupling(traces: list, p: Panel, xref: str, yref: str, first) -> None:
+    """storage's λ_norm*(α): the band of the fitted rows' intervals, the fitted line, and each row's point."""
+    c = p.coupling
+    noise = esc(sources_label(c.sources))
+    level = level_label(c.level)
+    band = lambda_star_band(c)
+    if band is not None:
+        traces.append(dict(type="scatter", x=finite_list(band[0]), y=finite_list(band[1]), mode="lines",
+                           fill="toself", fillcolor="rgba(0,0,0,0.13)", line=dict(width=0, color="rgba(0,0,0,0)"),
+                           name=f"λ_norm*(α) {level} interval of the fitted rows ({noise})",
+                           legendgroup=COUPLING_BAND, showlegend=first(COUPLING_BAND), hoverinfo="skip",
+                           meta=COUPLING_BAND, xaxis=xref, yaxis=yref))
+    line = coupling_line(c, p.grid["lr"])
+    if line is not None:
+        traces.append(dict(type="scatter", x=finite_list(line[0]), y=finite_list(line[1]), mode="lines",
+                           line=dict(color="black", width=2, dash="dash"),
+                           name="fitted λ_norm*(α) (storage.coupling)", legendgroup=COUPLING,
+                           showlegend=first(COUPLING), hoverinfo="skip", meta=COUPLING, xaxis=xref, yaxis=yref))
+    points = stars(c)
+    if not points:
+        return
+    text = [f"<b>{esc(optimizer_label(p.optimizer))}</b> · α = {value_label(s.lr)}<br>"
+            f"λ_norm* = {num(s.wd_norm)} {num_interval(s.lo, s.hi)} {level} (noise: {noise})<br>"
+            + ("used in the slope fit" if s.fitted else "not bracketed inside the grid: left out of the slope fit")
+            for s in points]
+    traces.append(dict(type="scatter", x=[s.x for s in points], y=finite_list([s.y[0] for s in points]),
+                       mode="markers", text=text, hovertemplate="%{text}<extra></extra>",
+                       marker=dict(symbol=["diamond" if s.fitted else "diamond-open" for s in points], size=8,
+                                   color="black", line=dict(width=1, color="white")),
+                       name="λ_norm*(α) of each α row (◇: not in the fit)", legendgroup=LAMBDA_STAR,
+                       showlegend=first(LAMBDA_STAR), meta=LAMBDA_STAR, xaxis=xref, yaxis=yref))
+
+
+def _hover(head: str, r, p: Panel) -> str:
     lines = [head, _labelled("α", r.lr), _labelled("λ_norm", r.wd_norm)]
     if r.n_seeds == 0:
         if pd.notna(r.wd):
@@ -159,8 +202,18 @@ def _hover(head: str, r) -> str:
         lines.append(f"{r.n_failed} failed" if r.n_failed else "no finished trial yet")
         return "<br>".join(lines)
     lines.append(f"raw λ = {num(r.wd)}")
-    std = f" ± {pct(r.test_error_std)}" if pd.notna(r.test_error_std) else ""
-    lines.append(f"test error <b>{pct(r.test_error)}</b>{std} (mean of {count(r.n_seeds, 'seed')})")
+    if r.diverged_all:  # storage fixes these at chance: not a test-set measurement, so no interval to give
+        lines.append(f"test error <b>{pct(r.test_error)}</b> (mean of {count(r.n_seeds, 'seed')}): every seed "
+                     "diverged, recorded at chance level — not a measurement, no interval")
+    else:
+        ci = pct_interval(r.error_lo, r.error_hi)
+        lines.append(f"test error <b>{pct(r.test_error)}</b>" + (f" {ci} {level_label(p.level)}" if ci else "")
+                     + f" (mean of {count(r.n_seeds, 'seed')})")
+        spread = [f"± {pct(r.test_error_std)} sd over seeds"] if pd.notna(r.test_error_std) else []
+        lines.append(" · ".join(spread + [f"interval noise: {esc(sources_label(p.sources))}"]))
+    if pd.notna(r.p_best):
+        lines.append(f"P(best) {r.p_best:.2f}" + (" · plausible optimum" if r.plausible else
+                                                  " · distinguishably worse than the best"))
     extra = []
     if pd.notna(r.rank):
         extra.append(f"rank {int(r.rank)}" + (" · best" if r.best else " · top-10" if r.top10 else ""))

@@ -3,8 +3,10 @@
 Default: SGD, SGDW, Adam, AdamW of the first sweep, cosine annealing, the longest budget, in a
 2×2 grid (L2 on the left, decoupled on the right). Another sweep can be shown beside the first
 (one column per sweep), and any optimizer of the sweep can be chosen — AdamW next to the
-lr-coupled ``adamw-torch``, say. Each panel carries storage.coupling's fitted slope of
-λ_norm*(α): ≈ −1 on a diagonal (coupled) basin, ≈ 0 on an axis-aligned (decoupled) one.
+lr-coupled ``adamw-torch``, say. Each panel carries storage's coupling fit (``storage.panel.answer``):
+the slope of λ_norm*(α) with its 95% interval — ≈ −1 on a diagonal (coupled) basin, ≈ 0 on an
+axis-aligned (decoupled) one — drawn dashed inside the band of the fitted rows' λ_norm* intervals,
+and the plausible optima (cells not distinguishably worse than the best) outlined.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from dashboards import pagekit
 from dashboards.colorscale import COLOR_MODES, ColorSpec
 from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import encode, flag, integer, many, one, pick, pick_budget, pick_many
-from dashboards.summaries import panel_notes, panel_rows
+from dashboards.summaries import evidence_notes, panel_notes, panel_rows
 from dashboards.text import esc, optimizer_label, schedule_label
 
 NAME = "basins"
 PATH = "/basins"
 TITLE = "Basins"
 INTRO = ("Figure 2: mean final test error over seeds for every (α, λ_norm) of each optimizer. Top-10 settings "
-         "circled, the best starred, diverged cells crossed; the dashed line is the fitted λ_norm*(α) — "
-         "a diagonal (slope ≈ −1) means α and λ are coupled, a flat line (≈ 0) that they are decoupled.")
+         "circled, the best starred, the plausible optima (not distinguishably worse than the best) in squares, "
+         "diverged cells crossed; the dashed line is the fitted λ_norm*(α) in the band of its 95% intervals — "
+         "a diagonal (slope ≈ −1) means α and λ are coupled, a flat line (≈ 0) that they are decoupled. Hover a "
+         "cell for its error with its 95% interval and P(best).")
 FIGURES = ("heatmaps",)
 HEIGHTS = {"heatmaps": 820}
 DYNAMIC = ("sweep", "vs", "schedule", "budget", "opt")
@@ -116,7 +120,7 @@ def build(source, sel: dict) -> pagekit.View:
     return pagekit.View(
         figures={"heatmaps": fig},
         filenames={"heatmaps": pagekit.slug("basins", *sweeps, sel["schedule"], f"T{sel['budget']}")},
-        notes=panel_notes(panels, with_sweep=compare),
+        notes=evidence_notes(panels) + panel_notes(panels, with_sweep=compare),
         tables=[("Best cell and coupling of each panel", header, rows)],
     )
 

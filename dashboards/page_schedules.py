@@ -12,7 +12,7 @@ from dashboards import pagekit
 from dashboards.colorscale import COLOR_MODES, ColorSpec
 from dashboards.fig_heatmaps import heatmaps, panel_title
 from dashboards.selection import flag, integer, many, one, pick, pick_budget, pick_many
-from dashboards.summaries import panel_notes, panel_rows
+from dashboards.summaries import evidence_notes, panel_notes, panel_rows
 from dashboards.text import esc, optimizer_label
 
 NAME = "schedules"
@@ -73,7 +73,7 @@ def build(source, sel: dict) -> pagekit.View:
     return pagekit.View(
         figures={"heatmaps": fig},
         filenames={"heatmaps": pagekit.slug("schedules", sel["sweep"], f"T{sel['budget']}")},
-        notes=panel_notes(panels) + ([] if len(schedules) > 1 else
+        notes=evidence_notes(panels) + panel_notes(panels) + ([] if len(schedules) > 1 else
                                      ["this sweep has one schedule: add [[schedules]] entries (fixed, step-drop, "
                                       "cosine) to its spec to compare them"]),
         tables=[("Best cell of each panel", header, table)],

@@ -1,15 +1,16 @@
-"""Heatmap panels: the cells of every optimizer of one (sweep, schedule, budget T), read at once.
+"""Heatmap panels: the cells of every optimizer of one (sweep, schedule, budget T), read at once, with evidence.
 
 A *panel* is one heatmap of Figure 2: (sweep, optimizer, schedule, T). The Basins page shows
-four or more side by side, each with its coupling fit. ``storage.basin_grid`` answers one panel
-per read and ``storage.coupling`` reads the same trials again, so four panels would cost five
-reads (~0.2–0.5 s each at 10⁵ trials); here one ``storage.trials_frame`` read (filtered to T)
-feeds every panel through storage's own rules — :func:`storage.analysis.effective_trials`,
-:func:`~storage.analysis.cell_stats`, :func:`~storage.analysis.rank_cells` — each grid comes out
-in ``basin_grid``'s columns, and the coupling fits come from storage's per-panel fit
-(``storage.basin_shape.panel_coupling``, what ``storage.coupling`` runs after its read) on the
-same frames. The fitted line goes through storage's own λ_norm*(α) points
-(``storage.basin_shape.argmin_points``): no rule of the answers is computed here.
+four or more side by side. ``storage.basin_grid`` answers one panel per read and
+``storage.coupling`` reads the same trials again, so four panels would cost five reads (~0.2–0.5 s
+each at 10⁵ trials); here one trial read (``storage.trials_frame``'s, split into its study
+selection and ``storage.frames.trials_for`` so the studies' rows — n_test, chance — come with it)
+feeds every panel through storage's one per-panel rule, :func:`storage.panel.answer`: the grid in
+``basin_grid``'s columns plus the evidence (each cell's 95% interval, P(best), the plausible
+optima), the best setting's honestly reported error and the coupling verdict with its λ_norm*(α)
+band. One :func:`storage.panel.seed_draws_for` over the read resamples every panel with the same
+seed labels, so panels compared side by side are paired. No rule of the answers is computed here:
+:func:`coupling_line` and :func:`lambda_star_band` only draw storage's λ_norm*(α) points.
 
 One difference from ``basin_grid``: the α and λ_norm axes are those of the study's trials at T
 (``basin_grid`` takes them over every budget), so a budget whose grid is still filling shows
@@ -27,14 +28,23 @@ import numpy as np
 import pandas as pd
 
 import storage
+import storage.answers
+import storage.evidence
+import storage.frames
+import storage.panel
 
 log = logging.getLogger(__name__)
 
+#: The heatmap grid's columns: ``basin_grid``'s.
+GRID = [*storage.analysis.GRID_COLUMNS, *storage.panel.EVIDENCE_COLUMNS]
+LEVEL = storage.evidence.DEFAULT_LEVEL
 
 
 @dataclass(frozen=True)
 class Panel:
-    """One heatmap: its cells (``basin_grid`` columns) and coupling, or a note saying why it is empty."""
+    """One heatmap: its cells (``basin_grid`` columns, evidence included), its honest best error
+    (``storage.evidence.BestError``), its coupling, the noise its intervals include, or a note saying
+    why it is empty."""
 
     sweep: str
     optimizer: str
@@ -43,6 +53,8 @@ class Panel:
     study: str | None
     grid: pd.DataFrame | None = None
     coupling: storage.Coupling | None = None
+    best: storage.evidence.BestError | None = None
+    sources: tuple[str, ...] = ()
     chance: float | None = None
     border: str = ""
     notes: tuple[str, ...] = field(default_factory=tuple)
@@ -52,10 +64,15 @@ class Panel:
         return self.grid is not None and bool(self.grid["test_error"].notna().any())
 
     def best_row(self) -> pd.Series | None:
+        """The cell with the lowest mean error (rank 1), with its interval and P(best)."""
         if self.grid is None:
             return None
         rows = self.grid[self.grid["best"]]
         return rows.iloc[0] if not rows.empty else None
+
+    @property
+    def level(self) -> float:
+        return self.best.level if self.best is not None else LEVEL
 
 
 def empty_panel(sweep: str, optimizer: str, schedule: str, budget: int | None, note: str,
@@ -71,7 +88,7 @@ def read_panels(
     optimizers: Sequence[str],
     *,
     chance: dict[str, float | None] | None = None,
-    n_boot: int = 1000,
+    n_boot: int = storage.evidence.DEFAULT_BOOT,
 ) -> dict[str, Panel]:
     """{optimizer: Panel} for the given optimizers of ``sweep``/``schedule`` at budget T (one read).
 
@@ -82,72 +99,115 @@ def read_panels(
     chance = chance or {}
     if not optimizers:
         return {}
-    analysis = storage.analysis
-    frame = storage.trials_frame(rdb, sweep, optimizer=optimizers, schedule=schedule, budget=int(budget),
-                                 attrs=("diverged", "wd"))
-    eff = analysis.effective_trials(frame)
-    cells = analysis.cell_stats(eff)
-    ranked = analysis.rank_cells(cells)
-    with_data = [o for o in optimizers if ranked.loc[ranked["optimizer"] == o, "best"].any()]
-    fits, fit_note = _couplings(rdb, sweep, schedule, int(budget), with_data, n_boot, eff, cells)
+    meta = storage.frames.select_studies(storage.studies_frame(rdb), where=storage.storage_label(rdb), sweep=sweep,
+                                         optimizer=optimizers, schedule=schedule)
+    frame = storage.frames.trials_for(rdb, meta, attrs=storage.answers.EVIDENCE_ATTRS, budget=int(budget))
+    eff = storage.analysis.effective_trials(frame)
+    draws = storage.panel.seed_draws_for(eff, n_boot)
+    by_study = meta.set_index("study")
     out = {}
     for opt in optimizers:
         study = storage.study_name(sweep, opt, schedule)
         trials = frame[frame["optimizer"] == opt]
+        mine = eff[eff["optimizer"] == opt]
         if trials.empty:
             out[opt] = empty_panel(sweep, opt, schedule, budget, f"no trial at T={budget} yet", study)
-            continue
-        panel_ranked = ranked[ranked["optimizer"] == opt]
-        grid = _grid(trials, panel_ranked)
-        notes: list[str] = []
-        winner = panel_ranked[panel_ranked["best"]]
-        border = analysis.border_note(panel_ranked, winner.iloc[0]) if not winner.empty else ""
-        coupling = fits.get(opt)
-        if winner.empty:
-            notes.append(f"no COMPLETE trial at T={budget} yet")
-        elif coupling is None and fit_note:
-            notes.append(fit_note)
-        out[opt] = Panel(sweep, opt, schedule, int(budget), study, grid=grid, coupling=coupling,
-                         chance=chance.get(opt), border=border, notes=tuple(notes))
+        elif not mine["state"].eq("COMPLETE").any():
+            out[opt] = _unfinished(sweep, opt, schedule, int(budget), study, trials, mine, chance.get(opt))
+        else:
+            out[opt] = _answered(sweep, opt, schedule, int(budget), study, trials, mine, by_study.loc[study], draws,
+                                 chance.get(opt))
     return out
 
 
-def _grid(trials: pd.DataFrame, ranked: pd.DataFrame) -> pd.DataFrame:
-    """``basin_grid``'s frame: the full α × λ_norm product of the panel, cells merged in."""
-    analysis = storage.analysis
-    out = analysis.full_grid(trials["lr"], trials["wd_norm"], ranked)
-    return out[analysis.GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
-
-
-def _couplings(rdb, sweep: str, schedule: str, budget: int, optimizers: list[str], n_boot: int,
-               eff: pd.DataFrame, cells: pd.DataFrame):
-    """({optimizer: Coupling}, note): storage's coupling fits of these panels, or why there are none."""
-    if not optimizers:
-        return {}, ""
-    fit = storage.basin_shape.panel_coupling
+def _answered(sweep, opt, schedule, budget, study, trials, eff, meta_row, draws, chance) -> Panel:
+    """A panel with a COMPLETE trial: ``storage.panel.answer`` on its effective trials and axes."""
+    notes: list[str] = []
+    axes = (trials["lr"], trials["wd_norm"])
     try:
-        fits = [fit(eff[eff["optimizer"] == o], cells[cells["optimizer"] == o], n_boot=n_boot) for o in optimizers]
+        ans = storage.panel.answer(eff, *axes, meta_row, draws)
     except storage.StorageError:
         raise
     except Exception as exc:  # noqa: BLE001 - a failing fit must not take the heatmaps down with it
-        log.warning("coupling fit failed for %s/%s T=%s", sweep, schedule, budget, exc_info=True)
-        return {}, f"coupling fit unavailable ({type(exc).__name__}: {exc})"
-    return {c.optimizer: c for c in fits if c.budget == budget}, ""
+        log.warning("coupling fit failed for %s/%s/%s T=%s", sweep, opt, schedule, budget, exc_info=True)
+        notes.append(f"coupling fit unavailable ({type(exc).__name__}: {exc})")
+        ans = storage.panel.answer(eff, *axes, meta_row, draws, coupling=False)
+    winner = ans.grid[ans.grid["best"]]
+    border = storage.analysis.border_note(ans.grid, winner.iloc[0]) if not winner.empty else ""
+    grid = ans.grid[GRID].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+    return Panel(sweep, opt, schedule, budget, study, grid=grid, coupling=ans.coupling, best=ans.best,
+                 sources=tuple(ans.sources), chance=chance, border=border, notes=tuple(notes))
 
 
-def coupling_line(grid: pd.DataFrame, slope: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """The fitted line log λ_norm* = slope·log α + b over the panel's α range, in log₂ units.
+def _unfinished(sweep, opt, schedule, budget, study, trials, eff, chance) -> Panel:
+    """A panel whose trials at T have not completed (FAIL, or still running): its grid of holes and failures."""
+    analysis = storage.analysis
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    grid = analysis.full_grid(trials["lr"], trials["wd_norm"], ranked)
+    grid = grid.assign(error_lo=np.nan, error_hi=np.nan, p_best=np.nan, plausible=False)
+    grid = grid[GRID].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+    return Panel(sweep, opt, schedule, budget, study, grid=grid, chance=chance,
+                 notes=(f"no COMPLETE trial at T={budget} yet",))
 
-    storage.coupling fits by least squares, so the line passes through the centroid of
-    storage's λ_norm*(α) points (``storage.basin_shape.argmin_points``); the slope is storage's.
-    None without a slope.
+
+# --- λ_norm*(α): storage's points, drawn -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Star:
+    """storage's λ_norm*(α) of one α row (``Coupling.lambda_star``) in log₂ units, and whether the fit used it."""
+
+    lr: float
+    wd_norm: float
+    lo: float
+    hi: float
+    fitted: bool
+
+    @property
+    def x(self) -> float:
+        return math.log2(self.lr)
+
+    @property
+    def y(self) -> tuple[float, float, float]:
+        """(log₂ λ_norm*, log₂ lo, log₂ hi)."""
+        return tuple(math.log2(v) if v > 0 and math.isfinite(v) else math.nan for v in (self.wd_norm, self.lo, self.hi))
+
+
+def stars(coupling: storage.Coupling | None) -> list[Star]:
+    """Every α row's λ_norm* with its interval, as storage located it (rows sorted by α)."""
+    if coupling is None:
+        return []
+    return sorted((Star(float(a), float(s), float(lo), float(hi), bool(f)) for a, s, lo, hi, f in coupling.lambda_star),
+                  key=lambda s: s.lr)
+
+
+def coupling_line(coupling: storage.Coupling | None, lrs) -> tuple[np.ndarray, np.ndarray] | None:
+    """The fitted line log λ_norm* = slope·log α + b over the panel's α range ``lrs``, in log₂ units.
+
+    storage fits the slope by least squares over the α rows it marks ``fitted`` in
+    ``Coupling.lambda_star``, so the line passes through the centroid of those rows' λ_norm*
+    points; the slope is storage's (a log–log slope: the same in log₂ and natural logs). None
+    without a slope.
     """
-    if slope is None or not math.isfinite(slope):
+    if coupling is None or coupling.slope is None or not math.isfinite(coupling.slope):
         return None
-    xs, ys = (v / math.log(2.0) for v in storage.basin_shape.argmin_points(grid))
-    if len(xs) < 2:
+    used = [s for s in stars(coupling) if s.fitted and math.isfinite(s.y[0])]
+    if len(used) < 2:
         return None
-    x = np.log2(np.unique(grid["lr"].to_numpy(float)))
-    lo, hi = float(x.min()), float(x.max())
-    line_x = np.array([lo - 0.5, hi + 0.5])
-    return line_x, ys.mean() + slope * (line_x - xs.mean())
+    xs = np.array([s.x for s in used])
+    ys = np.array([s.y[0] for s in used])
+    x = np.log2(np.unique(np.asarray(lrs, float)))
+    line_x = np.array([float(x.min()) - 0.5, float(x.max()) + 0.5])
+    return line_x, ys.mean() + coupling.slope * (line_x - xs.mean())
+
+
+def lambda_star_band(coupling: storage.Coupling | None) -> tuple[list[float], list[float]] | None:
+    """The band around the fitted line: a closed polygon (x, y) in log₂ units through the fitted rows'
+    λ_norm* interval ends (upper ends left to right, then lower ends back). None without a line."""
+    if coupling is None or coupling.slope is None:
+        return None
+    used = [s for s in stars(coupling) if s.fitted and all(math.isfinite(v) for v in s.y)]
+    if len(used) < 2:
+        return None
+    xs = [s.x for s in used]
+    return xs + xs[::-1] + xs[:1], [s.y[2] for s in used] + [s.y[1] for s in used[::-1]] + [used[0].y[2]]

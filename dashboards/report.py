@@ -2,10 +2,12 @@
 
 Plotly's JavaScript is embedded once, inline, so the file opens offline and can be mailed or
 archived with the results. Per sweep: the best settings, AdamW vs Adam and SGDW vs SGD, the
-coupling of every basin, then Figure 2 (basins, one per schedule), Figure 1 (schedules, when the
-sweep has several), Figure 3 (learning curves), SuppFigure 3 (budgets, when it has several) and
-Figure 4 (anytime, when it has warm restarts) — built by the same code as the dashboard's pages,
-with their default selections.
+coupling of every basin — each number with its 95% interval, the selection method and the noise
+sources, from ``storage.best``, ``storage.headline`` and ``storage.coupling`` — then Figure 2
+(basins, one per schedule), Figure 1 (schedules, when the sweep has several), Figure 3 (learning
+curves), SuppFigure 3 (budgets with ``storage.best_by_budget``'s intervals, when it has several)
+and Figure 4 (anytime, when it has warm restarts) — built by the same code as the dashboard's
+pages, with their default selections.
 
 Every recorded name is escaped (:func:`html.escape` here; figures escape their own text), and
 the file is written to a temporary file beside the target and renamed over it: a reader never
@@ -72,12 +74,16 @@ def sweep_section(source: Source, index: dict, name: str, figures: _Figures) -> 
     parts = [f'<section><h2>{E(name)}</h2><p class="muted">{E(info.dataset or "?")} / {E(info.model or "?")} · '
              f"{sp.n_done} of {sp.grid_size} grid points done · {sp.n_failed} failed · {sp.n_diverged} diverged</p>"]
     best = source.best(name)
-    parts.append("<h3>Best settings (basin best)</h3>" + (_table("mean final test error over seeds; ties: more "
-                                                                  "seeds, then smaller α, then smaller λ_norm",
-                                                                  *best_rows(best)) or "<p>no finished trial yet</p>"))
-    parts.append(_table("Decoupled against L2 (the paper: ≈15% lower error for AdamW)",
-                        *headline_rows(storage.analysis.headline(best))))
-    parts.append(_table("Coupling of each basin (basin best --coupling)", *coupling_rows(source.coupling(name))))
+    parts.append("<h3>Best settings (basin best)</h3>" + (_table(
+        "the lowest mean final test error over seeds; reported error: the best setting's error on noise it was not "
+        "selected on (selection: cross_fit, validation) or the naive minimum (biased low); [lo, hi]: 95% intervals; "
+        "ties: more seeds, then smaller α, then smaller λ_norm", *best_rows(best)) or "<p>no finished trial yet</p>"))
+    parts.append(_table("Decoupled against L2: relative improvement of the reported errors with its 95% interval, "
+                        "paired over common seeds (the paper: ≈15% lower error for AdamW)",
+                        *headline_rows(source.headline(name))))
+    parts.append(_table("Coupling of each basin (basin best --coupling): the verdict comes from the slope's 95% "
+                        "interval — coupled: excludes 0, contains −1; decoupled: contains 0, excludes −1",
+                        *coupling_rows(source.coupling(name))))
 
     def build(page, heading: str, query: dict) -> None:
         sel = page.resolve(index, query)
@@ -119,7 +125,9 @@ h3 {{ margin: 22px 0 6px; }}
 </head><body><main>
 <h1>{E(title)}</h1>
 <p class="intro">Loshchilov &amp; Hutter, <i>Decoupled Weight Decay Regularization</i> (ICLR 2019), reproduced from
-{E(source.label)} on {E(stamp)}. Hover a figure for values; its camera icon saves a PNG.</p>
+{E(source.label)} on {E(stamp)}. Hover a figure for values; its camera icon saves a PNG. Every estimate comes with
+its 95% interval [lo, hi]: a bootstrap over the test set (each error is a proportion of n_test examples) and, where
+a cell has two or more seeds, over seeds; the tables and hovers name the noise each includes.</p>
 {''.join(sections)}
 </main></body></html>
 """

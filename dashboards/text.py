@@ -118,12 +118,47 @@ def signed(value: float | None, digits: int = 2) -> str:
     """A slope with a proper minus sign: −0.95."""
     if value is None or not math.isfinite(float(value)):
         return "–"
-    return f"{float(value):.{digits}f}".replace("-", "−")
+    text = f"{float(value):.{digits}f}"
+    if float(text) == 0:
+        text = text.lstrip("-")  # no "−0.00" for a value that rounds to zero
+    return text.replace("-", "−")
 
 
 def slope_interval(slope: float | None, ci: tuple[float, float] | None) -> str:
     """A fitted slope and its interval: "−0.95 [−1.10, −0.80]" (no interval: "−0.95")."""
     return signed(slope) + (f" [{signed(ci[0])}, {signed(ci[1])}]" if ci else "")
+
+
+def level_label(level: float) -> str:
+    """An interval's level as text: 0.95 → "95%"."""
+    return f"{100 * float(level):g}%"
+
+
+def pct_interval(lo: float | None, hi: float | None, digits: int = 2) -> str:
+    """An interval of fractions as percentages: "[11.80%, 12.80%]"; "" when either end is missing."""
+    if any(v is None or not math.isfinite(float(v)) for v in (lo, hi)):
+        return ""
+    return f"[{pct(lo, digits)}, {pct(hi, digits)}]"
+
+
+def num_interval(lo: float | None, hi: float | None, digits: int = 3) -> str:
+    """An interval of plain numbers: "[0.0421, 0.0572]"; "" when either end is missing."""
+    if any(v is None or not math.isfinite(float(v)) for v in (lo, hi)):
+        return ""
+    return f"[{num(lo, digits)}, {num(hi, digits)}]"
+
+
+def signed_interval(value: float | None, lo: float | None, hi: float | None, digits: int = 2) -> str:
+    """A signed estimate and its interval: "−0.95 [−1.10, −0.80]" (without an interval: "−0.95")."""
+    ok = all(v is not None and math.isfinite(float(v)) for v in (lo, hi))
+    return signed(value, digits) + (f" [{signed(lo, digits)}, {signed(hi, digits)}]" if ok else "")
+
+
+def sources_label(sources) -> str:
+    """The noise an interval includes, as storage names it: "test set + seeds" ("none" when empty)."""
+    if isinstance(sources, str):
+        return sources or "none"
+    return " + ".join(sources) or "none"
 
 
 def count(n: int, noun: str) -> str:

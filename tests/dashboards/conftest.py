@@ -69,9 +69,9 @@ def fill(url: str, names: Names, *, full: bool = True) -> None:
     try:
         if full:
             paper_sweep(rdb, names.paper)
-        else:  # a lighter sweep for PostgreSQL: Figure 2's four optimizers, 3×3, one seed
+        else:  # a lighter sweep for PostgreSQL: Figure 2's four optimizers, 4×5 (3 coupled rows bracket λ*), one seed
             record_sweep(rdb, names.paper, optimizers=("sgd", "sgdw", "adam", "adamw"), schedules=("cosine",),
-                         lrs=LRS[1:], wd_norms=WDS[1:], budgets=[4],
+                         lrs=LRS, wd_norms=WDS[1:], budgets=[4],
                          diverge=lambda o, a, w, t, s: a == LRS[-1] and w == WDS[-1])
         record_sweep(rdb, names.other, optimizers=("adamw", "adamw-torch"), schedules=("cosine",), lrs=LRS[1:],
                      wd_norms=WDS[1:], budgets=[4])

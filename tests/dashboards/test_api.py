@@ -1,6 +1,7 @@
 """The JSON API of a running ``basin dashboard`` (a subprocess on a free port), on real SQLite and
-PostgreSQL databases: answers equal storage's own, bad query strings are 400s naming the parameter,
-unknown names 404s with a JSON error, HTML in a name stays data, and the database is never written."""
+PostgreSQL databases: answers equal storage's own, intervals included, bad query strings are 400s
+naming the parameter, unknown names 404s with a JSON error, HTML in a name stays data, and the
+database is never written."""
 
 from __future__ import annotations
 
@@ -9,11 +10,17 @@ import json
 from pathlib import Path
 from urllib.parse import urlencode
 
+import pandas as pd
 import pytest
 
 import storage
 from tests.dashboards.conftest import EVIL, MEANS_RERUN, MEANS_VALUES
 from tests.dashboards.planted import LRS, WDS
+
+
+def same(sent, value) -> bool:
+    """A JSON number equals storage's value (NaN is sent as null)."""
+    return sent is None if pd.isna(value) else sent == pytest.approx(value)
 
 
 def basin(server, study: str, budget: int | None = None):
@@ -61,6 +68,28 @@ def test_basin_answers_one_heatmap_as_storage_computes_it(live):
     assert body["grid"]["diverged_all"][wds.index(WDS[-1])][lrs.index(LRS[-1])] is True
     corner = next(c for c in body["cells"] if c["lr"] == LRS[-1] and c["wd_norm"] == WDS[-1])
     assert corner["diverged_all"] and corner["test_error"] == pytest.approx(0.9)
+
+
+def test_basin_carries_every_cells_interval_p_best_and_the_plausible_optima(live):
+    server, names, url = live
+    study = f"{names.paper}/adamw/cosine"
+    _, body, _ = basin(server, study, 4)
+    grid = storage.basin_grid(url, study, 4)  # the server's n_boot is storage's default
+    lrs, wds = sorted(grid["lr"].unique()), sorted(grid["wd_norm"].unique())
+    for r in grid.itertuples():
+        i, j = wds.index(r.wd_norm), lrs.index(r.lr)
+        for col in ("error_lo", "error_hi", "p_best"):
+            assert body["grid"][col][i][j] == pytest.approx(getattr(r, col), nan_ok=True), col
+        assert body["grid"]["plausible"][i][j] is bool(r.plausible)
+        if r.n_seeds and not r.diverged_all:
+            assert body["grid"]["error_lo"][i][j] < r.test_error < body["grid"]["error_hi"][i][j]
+    assert {(c["lr"], c["wd_norm"]) for c in body["plausible"]} == {
+        (r.lr, r.wd_norm) for r in grid.itertuples() if r.plausible}
+    assert {"error_lo", "error_hi", "p_best"} <= set(body["best"])
+    assert body["best_error"] == pytest.approx(grid.attrs["best_error"])
+    assert body["best_error_ci"] == pytest.approx(list(grid.attrs["best_error_ci"]))
+    assert body["selection"] == grid.attrs["selection"] and body["sources"] == list(grid.attrs["sources"])
+    assert body["level"] == 0.95
 
 
 def test_a_cell_is_the_mean_of_its_seeds_never_the_last_trial_written(live):
@@ -137,23 +166,43 @@ def test_best_is_the_basin_best_answer(live):
         g = got[(r.optimizer, r.schedule, r.budget)]
         assert (g["lr"], g["wd_norm"], g["n_seeds"]) == (pytest.approx(r.lr), pytest.approx(r.wd_norm), r.n_seeds)
         assert g["test_error"] == pytest.approx(r.test_error)
+        for col in ("error", "error_lo", "error_hi", "test_error_lo", "test_error_hi", "p_best"):
+            assert g[col] == pytest.approx(getattr(r, col)), col  # the intervals, as storage.best gives them
+        assert g["error_lo"] < g["error_hi"] and (g["selection"], g["sources"]) == (r.selection, r.sources)
     pairs = {(h["decoupled"], h["coupled"], h["budget"]): h for h in body["headline"]}
-    assert pairs[("adamw", "adam", 4)]["improvement"] > 0  # the planted AdamW basin is lower
-    assert pairs[("sgdw", "sgd", 4)]["improvement"] > 0
+    for pair in (("adamw", "adam", 4), ("sgdw", "sgd", 4)):  # the planted decoupled basins are lower
+        h = pairs[pair]
+        assert h["improvement_lo"] <= h["improvement"] <= h["improvement_hi"] and h["improvement"] > 0
+        assert h["paired"] is True
 
 
 def test_best_views_budget_coupling_headline(live):
-    server, names, _ = live
+    server, names, url = live
     q = {"sweep": names.paper, "schedule": "cosine"}
     _, coupling, _ = server.get("/api/best?" + urlencode(q | {"view": "coupling"}))
     verdicts = {(c["optimizer"], c["budget"]): c["verdict"] for c in coupling["coupling"]}
     assert verdicts[("sgd", 4)] == verdicts[("adam", 4)] == "coupled"
     assert verdicts[("sgdw", 4)] == verdicts[("adamw", 4)] == "decoupled"
+    for c in coupling["coupling"]:
+        if c["slope"] is not None:
+            assert c["slope_ci"][0] <= c["slope"] <= c["slope_ci"][1] and c["sources"]
+            assert all(r["lo"] <= r["wd_norm"] <= r["hi"] for r in c["lambda_star"])
     _, budget, _ = server.get("/api/best?" + urlencode(q | {"view": "budget", "optimizer": "adamw"}))
-    assert {r["budget"] for r in budget["by_budget"]} <= {4, 8} and all(r["optimizer"] == "adamw"
-                                                                        for r in budget["by_budget"])
+    want = storage.best_by_budget(url, names.paper, ["adamw"], ["cosine"])
+    assert [r["budget"] for r in budget["by_budget"]] == list(want["budget"])
+    assert all(r["optimizer"] == "adamw" for r in budget["by_budget"])
+    for r, w in zip(budget["by_budget"], want.itertuples()):
+        for col in ("lambda_norm_star", "lambda_norm_lo", "lambda_norm_hi", "raw_star", "raw_lo", "raw_hi"):
+            assert r[col] == pytest.approx(getattr(w, col)), col
+        assert r["lambda_norm_lo"] < r["lambda_norm_star"] < r["lambda_norm_hi"]
+        for col in ("k", "k_lo", "k_hi", "raw_exponent", "raw_exponent_lo", "raw_exponent_hi"):
+            assert same(r[col], getattr(w, col)), col
+        assert r["verdict"] == w.verdict
     _, head, _ = server.get("/api/best?" + urlencode(q | {"view": "headline"}))
     assert head["headline"] and "best" not in head
+    assert all({"improvement_lo", "improvement_hi", "paired", "selection", "sources"} <= set(h) for h in head["headline"])
+    _, only, _ = server.get("/api/best?" + urlencode(q | {"view": "headline", "optimizer": "adamw,adam"}))
+    assert {(h["decoupled"], h["coupled"]) for h in only["headline"]} == {("adamw", "adam")}
 
 
 def test_names_with_html_and_javascript_are_plain_data(live):

@@ -75,7 +75,13 @@ def test_the_basins_page_of_a_real_sweep(browser, sqlite_server, real_sweep, tmp
     data = page.evaluate("""(sel) => {
         const gd = document.querySelector(sel);
         const top = gd.data.filter(t => t.meta === 'top-10');
+        const hovers = gd.data.filter(t => t.type === 'heatmap').flatMap(t => t.text.flat());
         return {heatmaps: gd.data.filter(t => t.type === 'heatmap').length,
+                plausible_traces: gd.data.filter(t => t.meta === 'plausible').length,
+                hovers_with_interval: hovers.filter(h => (/ \\[[0-9.]+%, [0-9.]+%\\] 95%/.test(h)
+                                                          || h.includes('not a measurement, no interval'))
+                                                         && h.includes('P(best)')).length,
+                cells: hovers.length,
                 coloraxes: [...new Set(gd.data.filter(t => t.type === 'heatmap').map(t => t.coloraxis))],
                 top10_traces: top.length, top10_points: top.reduce((n, t) => n + t.x.length, 0),
                 best_points: gd.data.filter(t => t.meta === 'best').reduce((n, t) => n + t.x.length, 0),
@@ -85,6 +91,8 @@ def test_the_basins_page_of_a_real_sweep(browser, sqlite_server, real_sweep, tmp
     assert data["heatmaps"] == 4 and data["coloraxes"] == ["coloraxis"]  # one shared colour scale
     assert data["top10_traces"] == 4 and data["top10_points"] == 16  # every cell of a 2×2 grid is top-10
     assert data["best_points"] == 4 and data["drawn_points"] >= 20  # circles and stars really drawn
+    assert data["plausible_traces"] == 4  # every panel outlines its plausible optima (the best at least)
+    assert data["hovers_with_interval"] == data["cells"] == 16  # every cell's hover: its 95% interval (or why none) and P(best)
     assert real_sweep in data["title"]
     assert data["download"]["format"] == "png" and data["download"]["filename"].startswith("basins-smoke")
     shot = tmp_path / "basins.png"

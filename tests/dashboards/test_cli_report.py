@@ -49,6 +49,26 @@ def test_report_is_one_self_contained_offline_file(capsys, sqlite_db, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]  # no temporary file left behind
 
 
+def test_the_reports_tables_carry_the_intervals(capsys, sqlite_db, tmp_path):
+    import storage
+    from dashboards.text import pct_interval
+
+    url, names = sqlite_db
+    out = tmp_path / "report.html"
+    code, _, stderr = run(capsys, "report", "--storage", url, "--sweep", names.paper, "--out", str(out))
+    assert code == 0, stderr
+    html = out.read_text()
+    for text in ("reported error [95%]", "cell mean [95%]", "P(best)", "relative improvement [95%]",
+                 "argmin slope [95%]", "cross_fit", "test set + seeds", "λ_norm* [95%]", "paired over seeds"):
+        assert text in html, text
+    best = storage.best(url, names.paper)  # the report's numbers are storage's, intervals included
+    for r in best.itertuples():
+        assert pct_interval(r.error_lo, r.error_hi) in html
+    for c in storage.coupling(url, names.paper):
+        if c.slope_ci:
+            assert f"[{c.slope_ci[0]:.2f}, {c.slope_ci[1]:.2f}]".replace("-", "−") in html
+
+
 def test_report_escapes_names_with_html(capsys, sqlite_db, tmp_path):
     url, names = sqlite_db
     out = tmp_path / "evil.html"

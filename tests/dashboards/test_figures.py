@@ -2,8 +2,9 @@
 
 Every figure must pass Plotly's own schema check (``go.Figure(fig)``); the heatmaps must look like
 the paper's (one shared colour axis, log₂ axes labelled 2^k, top-10 circled, best starred,
-diverged crossed, storage.coupling's slope drawn) without the diverged cells washing the colour
-scale out; and a cell must show the mean over its seeds.
+diverged crossed, storage.coupling's slope drawn in the band of its λ_norm* intervals, the
+plausible optima outlined) without the diverged cells washing the colour scale out; a cell must
+show the mean over its seeds, and every number shown its interval and the noise it includes.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import storage
 from dashboards import fig_heatmaps, figkit, page_anytime, page_basins, page_budgets, page_curves, page_schedules, pagekit
 from dashboards.colorscale import ColorSpec
 from dashboards.data import Source
-from dashboards.fig_heatmaps import BEST, COUPLING, DIVERGED, TOP10
+from dashboards import fig_budgets
+from dashboards.fig_heatmaps import BEST, COUPLING, COUPLING_BAND, DIVERGED, LAMBDA_STAR, PLAUSIBLE, TOP10
 from dashboards.selection import encode, parse
-from dashboards.text import axis_labels, esc, value_label
+from dashboards.text import axis_labels, esc, pct_interval, value_label
 from tests.dashboards.conftest import EVIL, MEANS_RERUN, MEANS_VALUES
 from tests.dashboards.planted import LRS, WDS
 
@@ -84,13 +86,76 @@ def test_top10_best_diverged_and_the_coupling_line_are_drawn(source, names):
         best = on(BEST)[0]
         assert (best["x"], best["y"]) == ([-7.0], [pytest.approx(math.log2(0.05))])
         div = on(DIVERGED)[0]
-        assert (div["x"], div["y"]) == ([-6.0], [pytest.approx(math.log2(0.1))])
+        assert (div["x"], div["y"]) == ([-6.0], [pytest.approx(math.log2(WDS[-1]))])
         line = on(COUPLING)[0]
         c = panels[opt].coupling
         drawn = (line["y"][1] - line["y"][0]) / (line["x"][1] - line["x"][0])
-        assert drawn == pytest.approx(c.slope) == pytest.approx(storage.analysis.slope(*storage.basin_shape.argmin_points(grid)))
+        assert drawn == pytest.approx(c.slope)
+        # through the centroid of storage's λ_norm*(α) points of the rows the slope was fitted on
+        fitted = np.array([(math.log2(a), math.log2(s)) for a, s, _, _, used in c.lambda_star if used])
+        assert len(fitted) == c.n_alpha >= 3
+        at = line["y"][0] + drawn * (fitted[:, 0].mean() - line["x"][0])
+        assert at == pytest.approx(fitted[:, 1].mean())
         assert c.verdict == ("coupled" if opt in ("sgd", "adam") else "decoupled")
         assert c == answers[opt]  # the same fit as storage.coupling's answer, interval included
+
+
+def test_a_band_of_the_lambda_star_intervals_surrounds_the_coupling_line(source, names):
+    panels = source.panels(names.paper, "cosine", 4, PAPER_FOUR)
+    fig = valid(fig_heatmaps.heatmaps([list(panels.values())]))
+    for k, opt in enumerate(PAPER_FOUR):
+        axis = "x" if k == 0 else f"x{k + 1}"
+        c = panels[opt].coupling
+        band = [t for t in traces(fig, "scatter", COUPLING_BAND) if t["xaxis"] == axis]
+        line = [t for t in traces(fig, "scatter", COUPLING) if t["xaxis"] == axis][0]
+        assert len(band) == 1 and band[0]["fill"] == "toself"
+        rows = sorted((a, lo, hi) for a, _, lo, hi, used in c.lambda_star if used)
+        n = len(rows)
+        xs, ys = band[0]["x"], band[0]["y"]
+        assert xs[:n] == pytest.approx([math.log2(a) for a, _, _ in rows])  # upper ends, left to right
+        assert ys[:n] == pytest.approx([math.log2(hi) for _, _, hi in rows])
+        assert ys[n:2 * n] == pytest.approx([math.log2(lo) for _, lo, _ in rows[::-1]])  # lower ends, back
+        slope = (line["y"][1] - line["y"][0]) / (line["x"][1] - line["x"][0])
+        for x, lo, hi in zip(xs[:n], ys[2 * n - 1:n - 1:-1], ys[:n]):
+            assert lo < line["y"][0] + slope * (x - line["x"][0]) < hi  # the planted λ_norm* line lies in its band
+        points = [t for t in traces(fig, "scatter", LAMBDA_STAR) if t["xaxis"] == axis][0]
+        assert len(points["x"]) == len(c.lambda_star)
+        assert all("95%" in t and "noise: test set + seeds" in t for t in points["text"])
+
+
+def test_the_plausible_optima_are_outlined_exactly(source, names):
+    panels = source.panels(names.paper, "cosine", 4, PAPER_FOUR)
+    fig = fig_heatmaps.heatmaps([list(panels.values())])
+    for k, opt in enumerate(PAPER_FOUR):
+        axis = "x" if k == 0 else f"x{k + 1}"
+        grid = panels[opt].grid
+        assert grid["plausible"].sum() >= 1 and not grid["plausible"].all()
+        outline = [t for t in traces(fig, "scatter", PLAUSIBLE) if t["xaxis"] == axis]
+        assert len(outline) == 1 and outline[0]["marker"]["symbol"] == "square-open"
+        drawn = {(round(x, 9), round(y, 9)) for x, y in zip(outline[0]["x"], outline[0]["y"])}
+        want = {(round(math.log2(r.lr), 9), round(math.log2(r.wd_norm), 9)) for r in grid.itertuples() if r.plausible}
+        assert drawn == want and len(outline[0]["x"]) == len(want)
+        assert grid.loc[grid["best"], "plausible"].all()  # the best cell is always among them
+
+
+def test_every_hover_carries_its_interval_p_best_and_noise(source, names):
+    panels = source.panels(names.paper, "cosine", 4, PAPER_FOUR)
+    fig = fig_heatmaps.heatmaps([list(panels.values())])
+    for heat, opt in zip(traces(fig, "heatmap"), PAPER_FOUR):
+        grid = panels[opt].grid
+        lrs, wds = sorted(grid["lr"].unique()), sorted(grid["wd_norm"].unique())
+        for r in grid.itertuples():
+            hover = heat["text"][wds.index(r.wd_norm)][lrs.index(r.lr)]
+            if r.n_seeds == 0:
+                continue
+            if r.diverged_all:  # chance level, fixed by storage: no test noise, said so instead of [0.9, 0.9]
+                assert "not a measurement, no interval" in hover and f"P(best) {r.p_best:.2f}" in hover
+                continue
+            assert f"{pct_interval(r.error_lo, r.error_hi)} 95%" in hover
+            assert r.error_lo <= r.test_error <= r.error_hi
+            assert f"P(best) {r.p_best:.2f}" in hover
+            assert "interval noise: test set + seeds" in hover
+            assert ("plausible optimum" in hover) == bool(r.plausible)
 
 
 def test_the_colour_scale_is_not_washed_out_by_diverged_cells(source, names):
@@ -127,11 +192,15 @@ def test_a_cell_shows_the_mean_over_its_seeds(source, names):
 def test_the_page_grid_is_storage_basin_grid(source, names):
     for opt in PAPER_FOUR:
         study = f"{names.paper}/{opt}/cosine"
-        mine = source.panels(names.paper, "cosine", 4, [opt])[opt].grid
-        theirs = storage.basin_grid(source.rdb(), study, 4)
+        panel = source.panels(names.paper, "cosine", 4, [opt])[opt]
+        mine = panel.grid
+        theirs = storage.basin_grid(source.rdb(), study, 4, n_boot=source.n_boot)
         cols = ["lr", "wd_norm", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged", "rank", "top10",
-                "best", "diverged_all"]
-        assert mine[cols].astype(str).equals(theirs[cols].astype(str)), opt
+                "best", "diverged_all", "error_lo", "error_hi", "p_best", "plausible"]
+        assert mine[cols].astype(str).equals(theirs[cols].astype(str)), opt  # the same seed draws: the same evidence
+        assert (panel.best.error, panel.best.ci, panel.best.method) == (
+            theirs.attrs["best_error"], theirs.attrs["best_error_ci"], theirs.attrs["selection"])
+        assert panel.sources == tuple(theirs.attrs["sources"]) == ("test set", "seeds")
 
 
 def test_names_are_escaped_in_every_figure_text(source, names):
@@ -186,8 +255,7 @@ def test_schedules_curves_budgets_and_anytime_show_what_the_paper_does(source, n
                                                                      "schedule": ["warm-restarts"]}))
     assert traces(restarts.figures["curves"], "scatter", figkit.RESTART)  # restart points marked
     budgets = page_budgets.build(source, page_budgets.resolve(index, {"sweep": [names.paper], "opt": ["adamw"]}))
-    lines = [t for t in traces(budgets.figures["lines"]) if t.get("legendgroup") == "adamw" and t["mode"] != "lines"]
-    norm, raw = lines  # λ_norm* and raw λ* against T = 4, 8
+    norm, raw = traces(budgets.figures["lines"], "scatter", fig_budgets.STAR)  # λ_norm* and raw λ* against T = 4, 8
     assert norm["x"] == raw["x"] == [4.0, 8.0]
     assert norm["y"] == pytest.approx([0.05, 0.05])  # λ_norm* stays put
     assert raw["y"][1] / raw["y"][0] == pytest.approx(math.sqrt(4 / 8))  # raw λ* ∝ 1/√T
@@ -195,6 +263,49 @@ def test_schedules_curves_budgets_and_anytime_show_what_the_paper_does(source, n
     names_drawn = {t["name"] for t in traces(anytime.figures["anytime"], "scatter")}
     assert {"AdamWR (warm restarts)", "AdamW (cosine annealing)"} <= names_drawn
     assert anytime.tables[0][2], "the first-restart table"
+
+
+def test_the_budgets_page_has_error_bars_and_exponents_with_intervals(source, names):
+    index = source.index()
+    view = page_budgets.build(source, page_budgets.resolve(index, {"sweep": [names.paper], "opt": ["sgdw", "adamw"]}))
+    fig = valid(view.figures["lines"])
+    table = storage.best_by_budget(source.rdb(), names.paper, ["sgdw", "adamw"], ["cosine"], n_boot=source.n_boot)
+    stars = traces(fig, "scatter", fig_budgets.STAR)
+    assert len(stars) == 4  # λ_norm* and raw λ* of each optimizer
+    columns = {"x": ("lambda_norm_star", "lambda_norm_lo", "lambda_norm_hi"), "x2": ("raw_star", "raw_lo", "raw_hi")}
+    assert sorted((t["legendgroup"], t["xaxis"]) for t in stars) == [(o, x) for o in ("adamw", "sgdw") for x in columns]
+    for trace in stars:
+        key, lo, hi = columns[trace["xaxis"]]
+        g = table[table["optimizer"] == trace["legendgroup"]].sort_values("budget")
+        bars = trace["error_y"]
+        assert bars["visible"] and not bars["symmetric"]
+        assert trace["y"] == pytest.approx(list(g[key]))
+        assert bars["array"] == pytest.approx(list(g[hi] - g[key]))
+        assert bars["arrayminus"] == pytest.approx(list(g[key] - g[lo]))
+        assert all(b > 0 for b in bars["array"] + bars["arrayminus"])  # never a zero-width interval
+        assert all("95%" in t and "noise: test set" in t for t in trace["text"])
+    assert traces(fig, "scatter", fig_budgets.FIT) and traces(fig, "scatter", fig_budgets.SQRT_RULE)
+    first = table[table["optimizer"] == "adamw"].iloc[0]
+    note = next(n for n in view.notes if n.startswith("AdamW: λ_norm* ∝ T^"))
+    assert f"[{first['k_lo']:.2f}, {first['k_hi']:.2f}]".replace("-", "−") in note and first["verdict"] in note
+    header, rows = view.tables[0][1], view.tables[0][2]
+    assert "λ_norm* [95%]" in header and all("[" in r[header.index("λ_norm* [95%]")] for r in rows)
+
+
+def test_the_summary_tables_show_reported_errors_intervals_selection_and_verdicts(source, names):
+    index = source.index()
+    view = page_basins.build(source, page_basins.resolve(index, {"sweep": [names.paper]}))
+    _, header, rows = view.tables[0]
+    panels = source.panels(names.paper, "cosine", 4, PAPER_FOUR)
+    for row, opt in zip(rows, PAPER_FOUR):
+        p = panels[opt]
+        cell = dict(zip(header, row))
+        assert cell["reported error [95%]"].endswith(pct_interval(*p.best.ci))
+        assert cell["selection"].startswith("cross_fit")
+        assert cell["P(best)"] == f"{p.best_row()['p_best']:.2f}"
+        assert cell["basin"] == p.coupling.verdict and "[" in cell["slope d log λ_norm*/d log α [95%]"]
+        assert cell["noise in the intervals"] == "test set + seeds"
+    assert any("95% intervals" in n for n in view.notes)
 
 
 def test_learning_curves_draw_test_error_on_log_axes(source, names):
