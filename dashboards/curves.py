@@ -1,12 +1,10 @@
-"""Learning curves of chosen cells, averaged over seeds, from ``storage.curves`` frames, and what
-Figure 4 reads off them.
+"""Learning curves of chosen cells, averaged over seeds, from ``storage.curves`` frames, for drawing.
 
 Shared by the Learning-curves page (Figure 3) and the Anytime page (Figure 4). A *setting* is
 (optimizer, α, λ_norm) within one (sweep, schedule, T); its key ``"adamw|0.0078125|0.05"``
 (``repr`` of the floats, so it round-trips exactly) is what the URL and the dropdown carry. A
-:class:`Curve` is one setting's seed-mean train loss and test error per epoch. :func:`speedups`
-is Figure 4's claim in numbers: the best-so-far error at the first warm restart, and when the
-plain schedule gets as low.
+:class:`Curve` is one setting's seed-mean train loss and test error per epoch. Figure 4's claim in
+numbers (the speed-up at the first warm restart, with its interval) is ``storage.anytime``.
 """
 
 from __future__ import annotations
@@ -92,30 +90,3 @@ def finals(frame: pd.DataFrame, optimizer: str) -> pd.DataFrame:
         rank=("rank", "min"), train_loss=("train_loss", "mean"), test_error=("value", "mean")).reset_index()
     out.insert(0, "optimizer", optimizer)
     return out.sort_values("rank").reset_index(drop=True)
-
-
-def speedups(curves: Sequence[Curve], restart_schedule: str) -> list[dict]:
-    """Figure 4's claim in numbers: at the first restart of each warm-restart curve, its best-so-far
-    error, and the epoch at which the plain curve of the same optimizer first gets as low."""
-    plain = {c.optimizer: c for c in curves if c.schedule != restart_schedule}
-    out = []
-    for c in curves:
-        if c.schedule != restart_schedule or not c.restarts:
-            continue
-        first = min(c.restarts)
-        best = c.test_error.cummin()
-        if first not in best.index:
-            continue
-        target = float(best.loc[first])
-        row = {"optimizer": c.optimizer, "first_restart": int(first), "error": target, "plain_schedule": None,
-               "plain_epoch": None, "speedup": None}
-        p = plain.get(c.optimizer)
-        if p is not None:
-            pb = p.test_error.cummin()
-            reached = pb[pb <= target + 1e-12]
-            row["plain_schedule"] = p.schedule
-            if not reached.empty:
-                row["plain_epoch"] = int(reached.index[0])
-                row["speedup"] = row["plain_epoch"] / first
-        out.append(row)
-    return out

@@ -47,7 +47,7 @@ class SweepInfo:
     studies: dict[tuple[str, str], str]
     #: (optimizer, schedule) → budgets with a finished trial
     budgets: dict[tuple[str, str], tuple[int, ...]]
-    #: optimizer → chance error 1 − 1/C (None when num_classes is unknown)
+    #: optimizer → the chance level its studies recorded (None when they recorded none)
     chance: dict[str, float | None]
 
     def budgets_for(self, schedules: Sequence[str] | None = None, optimizers: Sequence[str] | None = None) -> list[int]:
@@ -137,7 +137,8 @@ class Source:
             try:
                 return storage.studies_frame(self.rdb())
             except storage.EmptyStorageError:
-                return pd.DataFrame(columns=["study_id", "study", "sweep", "optimizer", "schedule", "num_classes"])
+                return pd.DataFrame(columns=["study_id", "study", "sweep", "optimizer", "schedule", "num_classes",
+                                             "chance"])
 
         return self.cache.get(("studies",), compute, stale_ok=True)
 
@@ -215,6 +216,14 @@ class Source:
         return self.cache.get(key, lambda: storage.coupling(self.rdb(), sweep, _list(optimizers), _list(schedules),
                                                             n_boot=self.n_boot))
 
+    def anytime(self, sweep: str, restart: str, plain: str | None, budget: int,
+                optimizers: Sequence[str] | None = None) -> pd.DataFrame:
+        """``storage.anytime``: Figure 4's speed-up at the first restart, with its interval."""
+        key = ("anytime", sweep, restart, plain, int(budget), _tuple(optimizers))
+        return self.cache.get(key, lambda: storage.anytime(self.rdb(), sweep, restart_schedule=restart,
+                                                           plain_schedule=plain, optimizer=_list(optimizers),
+                                                           budget=int(budget), n_boot=self.n_boot))
+
     def curves(self, study: str, budget: int, top_k: int = 10) -> pd.DataFrame:
         """Per-epoch curves of every seed of the ``top_k`` best cells of ``study`` at T."""
         key = ("curves", study, int(budget), int(top_k))
@@ -231,11 +240,11 @@ def _list(values):
 
 def build_index(sweeps: Sequence[storage.SweepProgress], meta: pd.DataFrame) -> dict[str, SweepInfo]:
     """The :class:`SweepInfo` of every sweep from ``list_sweeps`` and ``studies_frame``."""
-    classes = {}
+    classes = {}  # study → the chance level it recorded (what its diverged runs hold)
     if not meta.empty:
         for row in meta.itertuples(index=False):
-            c = getattr(row, "num_classes", None)
-            classes[row.study] = 1.0 - 1.0 / float(c) if c is not None and pd.notna(c) and float(c) > 0 else None
+            c = getattr(row, "chance", None)
+            classes[row.study] = float(c) if c is not None and pd.notna(c) else None
     out = {}
     for sp in sweeps:
         studies = {(s.optimizer, s.schedule): s.study for s in sp.studies}

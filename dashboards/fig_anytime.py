@@ -2,8 +2,8 @@
 
 :func:`anytime` draws the running minimum of each :class:`~dashboards.curves.Curve`'s seed-mean
 test error (left) and its train loss (right), both on log axes: curves of the restart schedule
-dashed with ◆ at the end of each restart period, plain ones solid. The numbers beside it
-(:func:`dashboards.curves.speedups`) are computed from the same curves.
+dashed with ◆ at the end of each restart period, plain ones solid. The numbers beside it are
+``storage.anytime``'s (the speed-up at the first restart, with its interval).
 """
 
 from __future__ import annotations

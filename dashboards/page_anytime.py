@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dashboards import components as ui
 from dashboards import pagekit
-from dashboards.curves import curve, speedups, top_settings
+from dashboards.curves import curve, top_settings
 from dashboards.fig_anytime import anytime
 from dashboards.selection import integer, many, one, pick, pick_budget, pick_many
 from dashboards.text import PAPER_FOUR, esc, optimizer_label, pct, schedule_label
@@ -95,13 +95,16 @@ def build(source, sel: dict) -> pagekit.View:
     title = f"<b>{esc(sel['sweep'])}</b> · T = {budget} epochs · best setting of each optimizer and schedule"
     fig = anytime(curves, restart_schedule=restart or "", title=title, uirevision=f"{sel['sweep']}|{budget}")
     rows = []
-    for s in speedups(curves, restart or ""):
-        rows.append([optimizer_label(s["optimizer"], restarts=True), str(s["first_restart"]), pct(s["error"]),
-                     s["plain_schedule"] or "–",
-                     str(s["plain_epoch"]) if s["plain_epoch"] is not None else "not reached",
-                     f"{s['speedup']:.1f}×" if s["speedup"] is not None else "–"])
-    header = ["warm restarts", "first restart after epoch", "best error then", "plain schedule",
-              "plain reaches it at epoch", "speed-up"]
+    if restart is not None and plain is not None and restart != plain:
+        table = source.anytime(sel["sweep"], restart, plain, budget, sel["opt"])
+        for r in table.itertuples():  # storage.anytime: the rule, and its interval over the test set and seeds
+            rows.append([optimizer_label(r.optimizer, restarts=True), str(r.first_restart),
+                         f"{pct(r.error)} [{pct(r.error_lo)}, {pct(r.error_hi)}]", r.plain_schedule,
+                         "not reached" if r.censored else str(int(r.plain_epoch)),
+                         f"{'≥ ' if r.censored else ''}{r.speedup:.1f}× [{r.speedup_lo:.1f}, {r.speedup_hi:.1f}]",
+                         r.sources])
+    header = ["warm restarts", "first restart after epoch", "best error then (95%)", "plain schedule",
+              "plain reaches it at epoch", "speed-up (95%)", "noise"]
     return pagekit.View(
         figures={"anytime": fig},
         filenames={"anytime": pagekit.slug("anytime", sel["sweep"], f"T{budget}")},

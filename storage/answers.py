@@ -14,6 +14,7 @@ URL, which is then opened read-only.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable, Sequence
 
 import numpy as np
@@ -29,6 +30,10 @@ from storage.panel import EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 
+
+#: A budget's best runs "fit their training data" when their final train error is at most this:
+#: Appendix B.1's claim is about such runs (under-fitting runs answer a different question).
+FIT_TRAIN_ERROR = 0.02
 
 #: Attrs every evidence read decodes: divergence (fixed values), raw λ, the validation value.
 EVIDENCE_ATTRS = ("diverged", "wd", "val_value")
@@ -133,7 +138,8 @@ def best_by_budget(
     ``budgets`` restricts the answer (and the fitted exponents) to those budgets T.
 
     The rows of :func:`best`, sorted by T, plus: train_error (the best cell's final train error, mean
-    over seeds: under-fitting runs answer a different question), wd_sqrt_budget (λ*·√T), n_budgets,
+    over seeds), fits (train_error ≤ :data:`FIT_TRAIN_ERROR`: under-fitting runs answer a different
+    question), wd_sqrt_budget (λ*·√T), n_budgets,
     lambda_norm_star/_lo/_hi (the refined λ_norm* of the panel's profile over α,
     ``storage.evidence.budget_scaling``), raw_star/_lo/_hi (raw λ*), located, and per group k, k_lo,
     k_hi (λ_norm* ∝ T^k), raw_exponent, raw_exponent_lo/_hi (= k − ½), consistent, favoured, verdict.
@@ -145,6 +151,7 @@ def best_by_budget(
     answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
     table = _best_rows(analysis.cell_stats(eff), answers)
     table["train_error"] = _final_train_error(rdb, eff, table)
+    table["fits"] = table["train_error"] <= FIT_TRAIN_ERROR
     by_study = meta.set_index("study")
     draws = {s: seed_draws_for(g, n_boot) for s, g in eff.groupby("sweep")}
     out = []
@@ -172,7 +179,7 @@ def best_by_budget(
                              budget_notes="; ".join(scaling.notes))
         out.append(group)
     cols = [*analysis.PANEL_COLS, "lr", "wd_norm", "wd", "wd_sqrt_budget", "test_error", "test_error_lo",
-            "test_error_hi", "error", "error_lo", "error_hi", "selection", "train_error", "n_seeds", "n_budgets",
+            "test_error_hi", "error", "error_lo", "error_hi", "selection", "train_error", "fits", "n_seeds", "n_budgets",
             "lambda_norm_star", "lambda_norm_lo", "lambda_norm_hi", "raw_star", "raw_lo", "raw_hi", "located", "k",
             "k_lo", "k_hi", "raw_exponent", "raw_exponent_lo", "raw_exponent_hi", "consistent", "favoured", "verdict",
             "sources", "border", "budget_notes"]
@@ -224,14 +231,25 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
                 "sweep": sw, "schedule": sched, "budget": budget, "decoupled": decoupled, "coupled": coupled,
                 "decoupled_error": d.error, "coupled_error": c.error,
                 "improvement": np.nan if cmp.improvement is None else cmp.improvement,
-                "improvement_lo": lo, "improvement_hi": hi, "selection": cmp.method, "paired": cmp.paired,
+                "improvement_lo": lo, "improvement_hi": hi, "verdict": comparison_verdict(lo, hi),
+                "selection": cmp.method, "paired": cmp.paired,
                 "sources": d.sources, "decoupled_lr": d.lr, "decoupled_wd_norm": d.wd_norm,
                 "coupled_lr": c.lr, "coupled_wd_norm": c.wd_norm, "notes": "; ".join(cmp.notes),
             })
     cols = ["sweep", "schedule", "budget", "decoupled", "coupled", "decoupled_error", "coupled_error",
-            "improvement", "improvement_lo", "improvement_hi", "selection", "paired", "sources", "decoupled_lr",
+            "improvement", "improvement_lo", "improvement_hi", "verdict", "selection", "paired", "sources", "decoupled_lr",
             "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm", "notes"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def comparison_verdict(lo: float, hi: float) -> str:
+    """From the improvement's interval: ``better`` (above 0: decoupled decay wins), ``worse`` (below
+    0), else ``not distinguishable``."""
+    if pd.notna(lo) and lo > 0:
+        return "better"
+    if pd.notna(hi) and hi < 0:
+        return "worse"
+    return "not distinguishable"
 
 
 def study_chance(meta_row: pd.Series) -> float | None:
@@ -341,13 +359,15 @@ def anytime(
     sweep: str,
     *,
     restart_schedule: str = "warm-restarts",
+    plain_schedule: str | None = None,
     optimizer: str | Sequence[str] | None = None,
     budget: int | None = None,
     n_boot: int = DEFAULT_BOOT,
 ) -> pd.DataFrame:
     """Figure 4's claim in numbers: the anytime advantage of warm restarts, with intervals.
 
-    Per optimizer (and budget T) that has a ``restart_schedule`` study and a plain one in ``sweep``:
+    Per optimizer (and budget T) that has a ``restart_schedule`` study and a plain one in ``sweep``
+    (``plain_schedule``, else the plain schedule whose best error is lowest):
     each schedule's best setting (:func:`best`'s cell), its seed-mean test error per epoch and its
     best-so-far curve; ``error`` the restart curve's best-so-far error at its first restart
     ``first_restart``; ``plain_epoch`` the first epoch at which the plain curve's best-so-far gets as
@@ -365,6 +385,8 @@ def anytime(
     for (opt, b), group in table.groupby(["optimizer", "budget"], sort=True):
         wr = group[group["schedule"] == restart_schedule]
         plain = group[group["schedule"] != restart_schedule]
+        if plain_schedule is not None:
+            plain = plain[plain["schedule"] == plain_schedule]
         if wr.empty or plain.empty:
             continue
         w, p = wr.iloc[0], plain.sort_values("error").iloc[0]
@@ -417,7 +439,8 @@ def _speedup(restart, plain, first: int, epochs: int, n_test, draws: evidence.Se
     gen = np.random.default_rng(RNG_SEED)
 
     def measure(r, p):  # r, p: (..., seeds, epochs) → (error at first restart, plain epoch)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():  # a draw may hold no seed of an epoch
+            warnings.simplefilter("ignore", RuntimeWarning)
             rb = np.fmin.accumulate(np.nanmean(r, axis=-2), axis=-1)
             pb = np.fmin.accumulate(np.nanmean(p, axis=-2), axis=-1)
         target = rb[..., first - 1]

@@ -826,8 +826,6 @@ def best_error(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, method: str |
         notes.append("naive: the minimum of the cell means is selected on its own noise and biased low")
     if method == "cross_fit":
         notes.append("cross-fitted over seeds; seeds share one test set, so a cell × test-set effect is not removed")
-        if valid.mean() < 1:
-            notes.append(f"{int((~valid).sum())} draws chose one seed label only: no cross-fit, left out")
     err = float(point.error) if np.isfinite(point.error) else None
     if err is None:
         notes.append("no error to report: " + ("cross-fitting needs a cell with ≥ 2 seeds" if method == "cross_fit"

@@ -33,9 +33,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from storage.answers import FIT_TRAIN_ERROR
 from study.spec import SpecError, SweepSpec, load_spec
 
-FIT_TRAIN_ERROR = 0.02  # a budget's best runs "fit the training data" at or below this final train error
 PRESET_KEYS = ("figure2", "budgets", "restarts")
 EXPECTED_COUPLING = {"sgd": "coupled", "adam": "coupled", "sgdw": "decoupled", "adamw": "decoupled"}
 OPPOSITE = {"coupled": "decoupled", "decoupled": "coupled"}
@@ -125,7 +125,7 @@ def comparison_claims(rdb, spec: SweepSpec, n_boot: int) -> list[Claim]:
                     f"({100 * h.decoupled_error:.2f}% vs {100 * h.coupled_error:.2f}%)")
         out.append(Claim(
             f"{LABELS[h.decoupled]} beats {LABELS[h.coupled]}", paper, estimate,
-            _interval_verdict(h.improvement_lo, h.improvement_hi, 0.0),
+            {"better": "reproduced", "worse": "not reproduced"}.get(h.verdict, "inconclusive"),
             f"{spec.name} ({h.schedule}, T={h.budget}, {len(spec.seeds)} seeds, {h.selection}"
             f"{', paired' if h.paired else ''})", h.notes))
     return out
@@ -137,7 +137,7 @@ def budget_claims(rdb, spec: SweepSpec, n_boot: int) -> list[Claim]:
     table = storage.best_by_budget(rdb, spec.name, n_boot=n_boot)
     out = []
     for (optimizer, schedule), group in table.groupby(["optimizer", "schedule"], sort=True):
-        fit = sorted(int(b) for b in group.loc[group["train_error"] <= FIT_TRAIN_ERROR, "budget"])
+        fit = sorted(int(b) for b in group.loc[group["fits"].astype(bool), "budget"])
         train = ", ".join(f"T={int(r.budget)}: {100 * r.train_error:.1f}%" for r in group.itertuples())
         notes = [f"final train error of the best runs: {train}"]
         claim = f"Appendix B.1: λ_norm* constant across budgets ({LABELS.get(optimizer, optimizer)})"
@@ -215,5 +215,5 @@ def summary(claims: list[Claim]) -> str:
     return ", ".join(f"{n} {v}" for v, n in counts.items())
 
 
-__all__ = ["FIT_TRAIN_ERROR", "Claim", "Preset", "evaluate", "load_preset", "summary", "to_markdown", "to_records"]
+__all__ = ["Claim", "Preset", "evaluate", "load_preset", "summary", "to_markdown", "to_records"]
 

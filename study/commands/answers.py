@@ -26,6 +26,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from storage.answers import FIT_TRAIN_ERROR
 from storage.basin_shape import DEFAULT_TOL
 from storage.evidence import DEFAULT_BOOT
 
@@ -279,12 +280,8 @@ def _print_headline_text(heads: pd.DataFrame) -> None:
             print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): no improvement to report")
             continue
         lo, hi = h.improvement_lo, h.improvement_hi
-        if pd.notna(lo) and lo > 0:
-            verdict = "better with decoupled decay"
-        elif pd.notna(hi) and hi < 0:
-            verdict = "worse with decoupled decay"
-        else:
-            verdict = "not distinguishable at this noise"
+        verdict = {"better": "better with decoupled decay", "worse": "worse with decoupled decay"}.get(
+            h.verdict, "not distinguishable at this noise")
         print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): test error "
               f"{_pct(h.decoupled_error)}% vs {_pct(h.coupled_error)}%, relative improvement "
               f"{100 * h.improvement:+.1f}% {LEVEL} {_interval(lo, hi, fmt='+.1f')}: {verdict}{paper}; "
@@ -321,10 +318,10 @@ def _emit_by_budget(table: pd.DataFrame, args) -> int:
                   "(tau_epochs, Wang & Aitchison 2024)")
             if g["budget_notes"]:
                 print(f"  note: {g['budget_notes']}")
-        high = group[group["train_error"] > 0.01]
+        high = group[~group["fits"].astype(bool)]
         if len(high):
-            print(f"  note: final train error above 1% at T = {', '.join(map(str, high['budget']))}: those runs do "
-                  "not fit their training data (Appendix B.1's claim is about runs that do)")
+            print(f"  note: final train error above {100 * FIT_TRAIN_ERROR:g}% at T = {', '.join(map(str, high['budget']))}: "
+                  "those runs do not fit their training data (Appendix B.1's claim is about runs that do)")
         for r in group.itertuples():
             if r.border:
                 print(f"  note T={r.budget}: {r.border}")
