@@ -63,6 +63,14 @@ class PackedModel(nn.Module):
             for i, (name, shape) in enumerate(zip(self.param_names, self.param_shapes))
         }
 
+    def decay_mask(self, decay: str) -> torch.Tensor:
+        """(P,) bool over the flat row: True for the entries of parameters that decay under ``decay``
+        (:func:`trainers.optim.decays`, from each parameter's shape)."""
+        from trainers.optim import decays
+
+        return torch.cat([torch.full((math.prod(shape),), decays(len(shape), decay), dtype=torch.bool)
+                          for shape in self.param_shapes])
+
     def buffers_of(self) -> dict[str, torch.Tensor]:
         """{name: (K, *shape)} per-member buffers (BatchNorm running statistics)."""
         return {name: getattr(self, _safe(name)) for name in self.buffer_names}
