@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from trainers.packed import train_pack
 from trainers.run import RunConfig, train
 
-CASES = {"cnn/mnist1d": ("cnn", "mnist1d"), "mlp/digits": ("mlp", "digits")}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "byo" / "src"))  # the user-model case
+CASES = {"cnn/mnist1d": ("cnn", "mnist1d"), "mlp/digits": ("mlp", "digits"),
+         # a user's module (examples/byo), packed through torch.func (FuncPack)
+         "resmlp/byo": ("byo_example.models:resmlp", "byo_example.data:tabular")}
 
 
 def configs(model: str, dataset: str, k: int, device: str, epochs: int) -> list[RunConfig]:

@@ -30,6 +30,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 GROUPS = {"model": "basin.models", "dataset": "basin.datasets"}
+_WORDS = {"model": "model", "dataset": "data set"}
 _IDENT = r"[A-Za-z_]\w*"
 REFERENCE = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*$")
 CODE_FIX = 'install its package, or ship its folder with code = "DIR" in the spec (--code DIR on the command line)'
@@ -67,7 +68,7 @@ def names(kind: str) -> list[str]:
 def _listing(kind: str) -> str:
     have = names(kind)
     if not have:
-        return (f"no {kind} is registered (entry points {GROUPS[kind]}): is basin-landscape installed? "
+        return (f"no {_WORDS[kind]} is registered (entry points {GROUPS[kind]}): is basin-landscape installed? "
                 "(pip install -e . in the checkout)")
     return f"registered ({GROUPS[kind]}): {', '.join(have)}; or a reference 'package.module:function'"
 
@@ -83,7 +84,7 @@ def check(kind: str, value, field: str | None = None) -> str:
                                 "(dotted Python names either side of one colon)")
         return value
     if value not in _registered(kind):
-        raise RegistryError(f"{field}: unknown {kind} {value!r}; {_listing(kind)}")
+        raise RegistryError(f"{field}: unknown {_WORDS[kind]} {value!r}; {_listing(kind)}")
     return value
 
 
