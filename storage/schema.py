@@ -39,7 +39,10 @@ STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     "n_test": int,  # test-set size: the n of the binomial test-set noise of every error
     "n_val": int,  # examples held out of the training data as a validation split (0: none)
     "num_classes": int,  # C
-    "chance": (int, float),  # the value a diverged run records: chance error 1 − 1/C
+    # the value a diverged run records: chance error 1 − 1/C; for a loss metric the untrained network's
+    # test loss under the sweep's first seed, as the driver computed it (each diverged trial holds its
+    # own seed's), None when the driver does not hold the test set
+    "chance": (int, float),
     "schedule_params": dict,
     "grid_size": int,
     "spec": dict,

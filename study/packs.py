@@ -16,12 +16,13 @@ Size (``pack`` in the spec, ``--pack`` on the command line):
             needs (:func:`member_bytes`) against :data:`MEMORY_PER_CPU_TRIAL` or
             :data:`MEMORY_PER_GPU` × the trial's GPUs. Below the cap, packs are sized so that every
             concurrent trial slot gets about :data:`PACKS_PER_SLOT` packs (they finish unevenly).
-            Why FuncPack for user models: measured by bench/packed.py on this 2-core CPU, the
-            example's residual MLP (examples/byo) trains 1.6× faster as packs of 4 and 3.0× as packs
-            of 32 than one point after another (a pack of 1 through vmap would be 0.5×; a pack of one
-            point always runs unpacked). Basin's Shake-Shake keeps one point per trial under
-            ``"auto"`` (no measurement of it packed on a GPU yet); ``pack = N`` packs it through
-            torch.func (checked in the worker).
+            A torch.func pack has fewer than :data:`FUNC_PACK_MIN` members never: measured by
+            bench/packed.py on a 2-core CPU (1 thread, docs/benchmarks.md), the example's residual
+            MLP (examples/byo) trains 1.2–1.5× faster as packs of 8, 1.25–1.7× as packs of 16,
+            than one point after another, but 0.8–1.0× as packs of 4 (vmap's overhead per op; a
+            pack of one would be 0.5×). Basin's Shake-Shake keeps one point per trial under
+            ``"auto"`` (not measured packed on a GPU); ``pack = N`` packs it through torch.func
+            (checked in the worker).
             A user's model that does not pack (torch.func cannot run it, or the pack differs from the
             module) and runs of a metric function run one point per trial, whatever ``pack`` says.
 """
@@ -37,6 +38,7 @@ from trainers.check import Checked
 
 CPU_CAP = 16
 GPU_CAP = 512
+FUNC_PACK_MIN = 8  # "auto" packs a torch.func model only this many together or more (slower below)
 PACKS_PER_SLOT = 2
 MEMORY_PER_CPU_TRIAL = 2 << 30  # bytes a CPU trial may give its pack
 MEMORY_PER_GPU = 16 << 30  # bytes of one GPU a pack may use (a budget that fits any data-centre GPU)
@@ -119,6 +121,8 @@ def plan(spec: SweepSpec, points: list[Point], *, pack: int | str, slots: int, d
     size = cap
     if pack == "auto":
         size = min(cap, max(1, math.ceil(len(points) / (max(1, slots) * PACKS_PER_SLOT))))
+        if checked.packed_form == "torch.func" and size < FUNC_PACK_MIN:
+            size = 1
     out = []
     for key in sorted(groups, key=str):
         members = sorted(groups[key], key=lambda p: (-p.budget, p.optimizer, p.schedule, p.lr, p.wd_norm))
@@ -144,6 +148,8 @@ def describe(packs: list[Pack], spec: SweepSpec, pack: int | str, checked: Check
         where = "GPU" if spec.resources.gpus > 0 else "CPU"
         how = "" if checked.packed_form == "hand-stacked" else f", {checked.why}"
         why = f"auto: cap {pack_cap(spec, pack, checked)} on {where}{how}"
+        if checked.packed_form == "torch.func" and sizes == [1]:
+            why += f"; packs of fewer than {FUNC_PACK_MIN} are slower than one point per trial, so none"
     else:
         why = f"pack = {pack}"
         if int(pack) > 1 and checked.packed_form is None:
@@ -153,4 +159,4 @@ def describe(packs: list[Pack], spec: SweepSpec, pack: int | str, checked: Check
     return f"  packs: {len(packs)} trials of {shown} points ({why})"
 
 
-__all__ = ["CPU_CAP", "GPU_CAP", "Pack", "describe", "member_bytes", "pack_cap", "plan"]
+__all__ = ["CPU_CAP", "FUNC_PACK_MIN", "GPU_CAP", "Pack", "describe", "member_bytes", "pack_cap", "plan"]

@@ -1,6 +1,11 @@
 """The data sets of a Basin sweep, held whole in memory (on the device) and batched with tensor ops.
 
-Every data set is loaded into one :class:`Dataset` of float32 tensors, normalised with statistics
+:func:`load` loads any data set a sweep names: the built-ins below (registered in pyproject.toml
+under ``basin.datasets``, like any installed package's) or a user's function
+``"package.module:function"`` returning a :class:`Dataset` or a pair of ``torch.utils.data.Dataset``
+(:func:`materialise`); the contract is load's docstring.
+
+Every built-in data set is loaded into one :class:`Dataset` of float32 tensors, normalised with statistics
 of its *training* split, labels int64 in [0, classes):
 
 ``"digits"``     sklearn's 8×8 digits (1,797 images, bundled with scikit-learn, offline). A fixed,

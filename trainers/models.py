@@ -1,5 +1,9 @@
 """The networks of a Basin sweep: a small MLP, a small BatchNorm CNN, and the paper's Shake-Shake ResNets.
 
+:func:`build` makes any network a sweep names: these built-ins (registered in pyproject.toml under
+the entry-point group ``basin.models``, like any installed package's models) or a user's builder
+``"package.module:function"``, all through :mod:`trainers.registry` and one contract (see build).
+
 ``"mlp"``   flatten → Linear(d, 256) → ReLU → Linear(256, classes).
 ``"cnn"``   a small BatchNorm CNN for (C, L) signals (run as height-1 images) and (C, H, W) images:
             conv(32)-BN-ReLU → conv(64, stride 2)-BN-ReLU → conv(64)-BN-ReLU → global average pool

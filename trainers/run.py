@@ -146,14 +146,6 @@ def _load_dataset(name: str, data_dir: str | None, download: bool, validation: f
     return data_mod.split_validation(ds, validation) if validation else ds
 
 
-def chance_value(config: RunConfig, num_classes: int, untrained_loss: float | None = None) -> float:
-    """What a diverged run of ``config`` records as its value: chance error 1 − 1/C under the error
-    metric, else the untrained network's test loss (:mod:`trainers.metrics`)."""
-    if metrics.is_error(config.metric):
-        return chance_error(num_classes)
-    return float("nan") if untrained_loss is None else untrained_loss
-
-
 def chance_error(num_classes: int) -> float:
     """The error of guessing, 1 − 1/C: what a diverged run records (the worst cell of a heatmap)."""
     return 1.0 - 1.0 / num_classes
