@@ -16,7 +16,8 @@ Size (``pack`` in the spec, ``--pack`` on the command line):
             needs (:func:`member_bytes`) against :data:`MEMORY_PER_CPU_TRIAL` or
             :data:`MEMORY_PER_GPU` × the trial's GPUs. Below the cap, packs are sized so that every
             concurrent trial slot gets about :data:`PACKS_PER_SLOT` packs (they finish unevenly).
-            A torch.func pack has fewer than :data:`FUNC_PACK_MIN` members never: measured by
+            Under ``"auto"`` a torch.func pack has at least :data:`FUNC_PACK_MIN` members, or the
+            points run one per trial: measured by
             bench/packed.py on a 2-core CPU (1 thread, docs/benchmarks.md), the example's residual
             MLP (examples/byo) trains 1.2–1.5× faster as packs of 8, 1.25–1.7× as packs of 16,
             than one point after another, but 0.8–1.0× as packs of 4 (vmap's overhead per op; a
