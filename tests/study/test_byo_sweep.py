@@ -52,6 +52,7 @@ def test_the_example_sweeps_end_to_end_on_local_ray_into_sqlite(tmp_path):
 
 
 MODULE = """
+import time
 from pathlib import Path
 
 import ray
@@ -66,7 +67,7 @@ FOLDER = {folder!r}  # where this file lives on the driver's side
 def data(data_dir):
     g = torch.Generator().manual_seed(0)
     x = torch.randn(400, 6, generator=g)
-    y = x @ torch.arange(1.0, 7.0) + 0.5 * torch.randn(400, generator=g)  # no classes: a regression
+    y = 10 * (x @ torch.arange(1.0, 7.0) + 0.5 * torch.randn(400, generator=g))  # a regression, MSE ≥ 25
     return Dataset("linear", x[:300], y[:300], x[300:], y[300:], 0)
 
 
@@ -79,7 +80,9 @@ class Net(nn.Module):
 
     def forward(self, x):
         self.calls += 1
-        if self.seed == 1 and self.calls > 5:
+        if self.training:
+            time.sleep(0.01)  # a slow model: trials overlap, so both nodes get some
+        if self.seed == 1 and self.calls > 100:
             raise RuntimeError("boom: this model fails mid-training for seed 1")
         return self.body(x).squeeze(1)
 
@@ -111,8 +114,8 @@ def test_user_code_only_on_the_driver_runs_on_a_two_node_cluster(tmp_path, two_n
         dataset = "regress_only_here:data"
         metric = "regress_only_here:mse"
         decay = "matrices"
-        batch_size = 32
-        budgets = [3]
+        batch_size = 16
+        budgets = [12]
         seeds = [0, 1]
         max_concurrent_trials = 2
         [resources]
@@ -135,8 +138,8 @@ def test_user_code_only_on_the_driver_runs_on_a_two_node_cluster(tmp_path, two_n
     by_seed = {s: [t for t in trials if t.params["seed"] == s] for s in (0, 1)}
     assert Counter(t.state.name for t in by_seed[0]) == Counter(COMPLETE=2)
     for t in by_seed[0]:
-        assert t.value == t.user_attrs["test_loss"][-1] == t.intermediate_values[3] and t.value > 1
-        assert t.user_attrs["test_error"] == [None] * 3 and len(t.user_attrs["test_se"]) == 3
+        assert t.value == t.user_attrs["test_loss"][-1] == t.intermediate_values[12] and t.value > 1
+        assert t.user_attrs["test_error"] == [None] * 12 and len(t.user_attrs["test_se"]) == 12
         assert all(se > 0 for se in t.user_attrs["test_se"])
     assert Counter(t.state.name for t in by_seed[1]) == Counter(FAIL=2)
     assert all("RuntimeError: boom: this model fails mid-training for seed 1" in t.user_attrs["error"]
