@@ -16,19 +16,27 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 
 from trainers.packed import train_pack
 from trainers.run import RunConfig, train
 
-CASES = {"cnn/mnist1d": ("cnn", "mnist1d"), "mlp/digits": ("mlp", "digits")}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples" / "byo" / "src"))  # the user-model case
+CASES = {"cnn/mnist1d": ("cnn", "mnist1d"), "mlp/digits": ("mlp", "digits"),
+         # a user's module (examples/byo), packed through torch.func (FuncPack)
+         "resmlp/byo": ("byo_example.models:resmlp", "byo_example.data:tabular")}
+
+
+BATCH = 128
 
 
 def configs(model: str, dataset: str, k: int, device: str, epochs: int) -> list[RunConfig]:
     return [RunConfig(dataset=dataset, model=model, optimizer="adamw", lr=1e-3 * 2 ** (i / max(k, 1)),
-                      wd_norm=0.05 * 2 ** (-i / max(k, 1)), epochs=epochs, batch_size=128, seed=0, device=device)
+                      wd_norm=0.05 * 2 ** (-i / max(k, 1)), epochs=epochs, batch_size=BATCH, seed=0, device=device)
             for i in range(k)]
 
 
@@ -57,9 +65,11 @@ def main() -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--epochs", type=int, default=3, help="epochs per timed run (the first is not timed)")
     ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--batch-size", type=int, default=BATCH)
     args = ap.parse_args()
+    globals()["BATCH"] = args.batch_size
     ks = [int(k) for k in args.ks.split(",")]
-    print(f"device {args.device}, torch {torch.__version__}, {args.rounds} rounds, median epoch times")
+    print(f"device {args.device}, torch {torch.__version__}, batch {BATCH}, {args.rounds} rounds, median epoch times")
     for threads in (int(t) for t in args.threads.split(",")):
         torch.set_num_threads(threads)
         for case in args.cases.split(","):

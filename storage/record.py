@@ -28,7 +28,17 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 from storage import tables
 from storage.connect import check_writable, exclusive, rdb_of
 from storage.errors import UnknownNameError
-from storage.schema import OPTIONAL_TRIAL_ATTRS, PARAMS, STATES, STUDY_ATTRS, TRIAL_ATTRS, GridPoint, study_name
+from storage.schema import (
+    OPTIONAL_STUDY_ATTRS,
+    OPTIONAL_TRIAL_ATTRS,
+    PARAMS,
+    STATES,
+    STUDY_ATTRS,
+    TRIAL_ATTRS,
+    GridPoint,
+    is_error_metric,
+    study_name,
+)
 from storage.sql import completed_points, running_claims, sweep_study_ids
 
 
@@ -75,13 +85,13 @@ def ensure_study(
     """Create or load the study ``sweep/optimizer/schedule`` (direction minimize) and set its user attrs.
 
     ``attrs`` must hold every key of :data:`STUDY_ATTRS` except ``sweep``/``optimizer``/``schedule``
-    (taken from the arguments). Safe when several processes call it at once: Optuna's
+    (taken from the arguments), and may hold those of :data:`OPTIONAL_STUDY_ATTRS`. Safe when several processes call it at once: Optuna's
     ``load_if_exists`` handles the creation race; only attrs whose value changed are written.
     """
     check_writable(storage)
     name = study_name(sweep, optimizer, schedule)
     full = {**dict(attrs), "sweep": sweep, "optimizer": optimizer, "schedule": schedule}
-    _check_types(f"study attrs of {name}", full, STUDY_ATTRS, STUDY_ATTRS)
+    _check_types(f"study attrs of {name}", full, {**STUDY_ATTRS, **OPTIONAL_STUDY_ATTRS}, STUDY_ATTRS)
     study = optuna.create_study(study_name=name, storage=storage, direction="minimize", load_if_exists=True)
     if study.directions != [optuna.study.StudyDirection.MINIMIZE]:
         raise ValueError(f"study {name} exists with directions {study.directions}; Basin studies minimise test error")
@@ -117,7 +127,8 @@ def record_trial(
     """Record one finished grid point as one trial (a single transaction).
 
     ``state="COMPLETE"``: ``value`` is the final test error in [0, 1] (chance error 1 − 1/C for
-    a diverged run), ``intermediate`` maps epoch (1-based) → test error (None → NaN), and
+    a diverged run) — or, in a study whose ``metric`` attr is a loss, any finite loss —
+    ``intermediate`` maps epoch (1-based) → that metric (None → NaN), and
     ``user_attrs`` holds every key of :data:`TRIAL_ATTRS` (extra keys are kept). ``state="FAIL"``: ``value`` is None and ``user_attrs`` holds
     ``error`` (text); other attrs are optional. ``optimizer``/``schedule`` attrs are added from
     ``point``. ``distributions`` has ``lr``, ``wd_norm``, ``budget``, ``seed``
@@ -148,8 +159,11 @@ def _finished_trial(study, point, distributions, *, state, value, intermediate, 
         raise ValueError(f"distributions must have exactly the keys {', '.join(PARAMS)}; got {sorted(distributions)}")
     attrs = dict(user_attrs)
     if state == "COMPLETE":
-        if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
-            raise ValueError(f"a COMPLETE trial needs a test error in [0, 1] as value; got {value!r}")
+        if is_error_metric(study.user_attrs.get("metric")):
+            if not _is_number(value) or not 0.0 <= float(value) <= 1.0:
+                raise ValueError(f"a COMPLETE trial needs a test error in [0, 1] as value; got {value!r}")
+        elif not _is_number(value) or not math.isfinite(float(value)):
+            raise ValueError(f"a COMPLETE trial of a loss metric needs a finite loss as value; got {value!r}")
         _check_types("trial user_attrs", attrs, {**TRIAL_ATTRS, **OPTIONAL_TRIAL_ATTRS}, TRIAL_ATTRS)
         value = float(value)
     else:

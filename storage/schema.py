@@ -8,9 +8,10 @@ Layout of a sweep in an Optuna database:
 
 * one study per (sweep, optimizer, schedule), named :func:`study_name`, direction minimise, with
   the :data:`STUDY_ATTRS` user attrs (the data set, B, C, n_test, the chance level, the spec);
-* one trial per grid point (:class:`GridPoint`), params :data:`PARAMS`, value = the final test
-  error (:func:`trial_record` says which epoch is "final"), intermediate values = the test error
-  per epoch, and the :data:`TRIAL_ATTRS` user attrs.
+* one trial per grid point (:class:`GridPoint`), params :data:`PARAMS`, value = the sweep's
+  metric at the final epoch (:func:`trial_record` says which epoch is "final") — the test error
+  by default, the test loss for a loss metric (study attr ``metric``, :func:`is_error_metric`) —
+  intermediate values = that metric per epoch, and the :data:`TRIAL_ATTRS` user attrs.
 
 The write side (:mod:`storage.record`) validates against these declarations; the read side
 (:mod:`storage.frames`, :mod:`storage.exports`) decodes the attrs named here.
@@ -38,12 +39,29 @@ STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     "n_test": int,  # test-set size: the n of the binomial test-set noise of every error
     "n_val": int,  # examples held out of the training data as a validation split (0: none)
     "num_classes": int,  # C
-    "chance": (int, float),  # the value a diverged run records: chance error 1 − 1/C
+    # the value a diverged run records: chance error 1 − 1/C; for a loss metric the untrained network's
+    # test loss under the sweep's first seed, as the driver computed it (each diverged trial holds its
+    # own seed's), None when the driver does not hold the test set
+    "chance": (int, float),
     "schedule_params": dict,
     "grid_size": int,
     "spec": dict,
     "basin_version": str,
 }
+
+#: Study user attrs written by sweeps since they had them; a study without them is the default.
+OPTIONAL_STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
+    "metric": str,  # what the value is: "error" (default: test error in [0, 1]), "test_loss", or a loss function
+    "decay": str,  # which parameters decayed: "all" (default, the paper) or "matrices" (not biases / norm weights)
+}
+ERROR_METRIC = "error"  # the metric of a study without a ``metric`` attr (trainers.metrics.ERROR)
+DEFAULT_DECAY = "all"
+
+
+def is_error_metric(metric: str | None) -> bool:
+    """Whether a study's values are classification errors in [0, 1] (None: a study from before
+    ``metric`` was recorded, so an error); else they are losses, any finite number."""
+    return metric is None or metric == ERROR_METRIC
 
 #: Per-epoch list attrs of a COMPLETE trial (one entry per epoch run; a diverged run's lists end early).
 LIST_ATTRS = ("train_loss", "train_error", "test_error", "test_loss", "eta", "wd_per_epoch")
@@ -71,7 +89,8 @@ OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
     "claimed_by": str,  # the driver that claimed and ran the point: "host:pid:start"
     "val_error": list,  # per epoch, on the validation split, when the sweep has one
     "val_loss": list,
-    "val_value": (int, float),  # the validation error of the recommended epoch: what selection uses
+    "val_value": (int, float),  # the validation metric of the recommended epoch: what selection uses
+    "test_se": list,  # loss metrics, per epoch: sd of the per-example test losses / √n_test (the mean's noise)
 }
 
 #: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
@@ -150,12 +169,13 @@ class TrialRecord:
     user_attrs: dict[str, Any]
 
 
-def trial_record(epochs: Sequence[Mapping[str, Any]], **attrs: Any) -> TrialRecord:
+def trial_record(epochs: Sequence[Mapping[str, Any]], metric: str = ERROR_METRIC, **attrs: Any) -> TrialRecord:
     """The COMPLETE trial of a run from its per-epoch results (``trainers.run.EpochResult.to_json()``).
 
-    value: the test error of the *recommended* epoch — with warm restarts the last epoch that ends
-    a restart period (SuppFigure 1: the solution just before a restart is the recommended one),
-    else the last epoch; a diverged run records its last epoch (chance error). ``attrs`` adds or
+    value: the ``metric`` — test error, else test loss — of the *recommended* epoch: with warm
+    restarts the last epoch that ends a restart period (SuppFigure 1: the solution just before a
+    restart is the recommended one), else the last epoch; a diverged run records its last epoch
+    (the chance level). Intermediate values: the same metric per epoch. ``attrs`` adds or
     overrides user attrs (e.g. ``code_version``, ``node_id``, ``worker_pid``); the per-epoch lists
     of :data:`LIST_ATTRS` come from the epochs (key ``wd`` of an epoch → ``wd_per_epoch``).
     """
@@ -165,23 +185,30 @@ def trial_record(epochs: Sequence[Mapping[str, Any]], **attrs: Any) -> TrialReco
     diverged = bool(last.get("diverged"))
     ends = [int(r["epoch"]) for r in epochs if r.get("period_end")]
     recommended = ends[-1] if ends and not diverged else int(last["epoch"])
-    value = next(r["test_error"] for r in epochs if int(r["epoch"]) == recommended)
+    key = "test_error" if is_error_metric(metric) else "test_loss"
+    value = next(r[key] for r in epochs if int(r["epoch"]) == recommended)
     source = {key: key for key in LIST_ATTRS} | {"wd_per_epoch": "wd"}
     user_attrs: dict[str, Any] = {key: [r.get(field) for r in epochs] for key, field in source.items()}
-    if last.get("val_error") is not None:  # a validation split: its curves; selection reads val_value
+    if last.get("val_error") is not None or last.get("val_loss") is not None:  # a validation split: selection reads val_value
+        val_key = "val_error" if is_error_metric(metric) else "val_loss"
         user_attrs.update(val_error=[r.get("val_error") for r in epochs], val_loss=[r.get("val_loss") for r in epochs],
-                          val_value=next(r["val_error"] for r in epochs if int(r["epoch"]) == recommended))
+                          val_value=next(r[val_key] for r in epochs if int(r["epoch"]) == recommended))
+    if not is_error_metric(metric):  # the test-set noise of a loss, which no binomial gives
+        user_attrs["test_se"] = [r.get("test_se") for r in epochs]
     user_attrs.update(
         diverged=diverged, wd=epochs[0]["wd"], seconds=last["seconds"], node=last.get("node", ""),
         device=last.get("device", ""), restart_epochs=ends, recommended_epoch=recommended,
     )
     user_attrs.update(attrs)
-    return TrialRecord(value, {int(r["epoch"]): r["test_error"] for r in epochs}, user_attrs)
+    return TrialRecord(value, {int(r["epoch"]): r[key] for r in epochs}, user_attrs)
 
 
 __all__ = [
+    "DEFAULT_DECAY",
+    "ERROR_METRIC",
     "FRAME_ATTRS",
     "LIST_ATTRS",
+    "OPTIONAL_STUDY_ATTRS",
     "OPTIONAL_TRIAL_ATTRS",
     "PARAMS",
     "SCALAR_ATTRS",
@@ -190,6 +217,7 @@ __all__ = [
     "TRIAL_ATTRS",
     "GridPoint",
     "TrialRecord",
+    "is_error_metric",
     "normalise_float",
     "study_name",
     "trial_record",

@@ -1,5 +1,9 @@
 """The sweep driver: a Ray Tune ``Tuner`` over packs of the missing grid points, recording into Optuna.
 
+* Before anything runs (:mod:`study.preflight`): the user's code folder goes on the import path,
+  the first grid point is checked on the CPU (references, data set, one forward/backward pass) —
+  a problem is one SpecError, with no database opened and no Ray started — and the folder becomes
+  the Ray job's ``runtime_env`` ``working_dir``, so every worker imports the same code.
 * The missing points are claimed (``storage.record.claim_points``: a RUNNING trial with a
   heartbeat each), so a second driver of the same sweep skips what is in flight, and grouped into
   packs (:mod:`study.packs`).
@@ -38,6 +42,7 @@ from storage.connect import HEARTBEAT_S, open_storage
 from storage.record import beat, claim_points, ensure_study, grid_distributions, record_trial, release_claims
 from storage.schema import trial_record
 from study import packs as packs_mod
+from study.preflight import Prepared, prepare
 from study.progress import Progress
 from study.spec import Point, SpecError, SweepSpec, spec_dict
 
@@ -140,6 +145,7 @@ class Recorder:
         self.claims = claims
         self.lock = threading.Lock()
         self.distributions = distributions(spec)
+        self.metric = spec.metric
 
     def __getstate__(self):  # Tune pickles its callbacks into the experiment state; a lock cannot be
         return {k: v for k, v in self.__dict__.items() if k != "lock"}
@@ -151,22 +157,31 @@ class Recorder:
         with self.lock:
             return self.claims.pop(point, None)
 
-    def complete(self, point: Point, epochs: list[dict], **attrs) -> bool:
-        """Record a finished run; returns whether it diverged."""
+    def complete(self, point: Point, epochs: list[dict], **attrs) -> bool | None:
+        """Record a finished run; returns whether it diverged — None when its result is not a
+        COMPLETE trial (e.g. a loss metric's NaN value) and it was recorded FAIL saying why."""
         study = self.studies[(point.optimizer, point.schedule)]
         last = epochs[-1]
-        rec = trial_record(epochs, code_version=self.version, node_id=last.get("node_id", ""),
+        rec = trial_record(epochs, metric=self.metric, code_version=self.version, node_id=last.get("node_id", ""),
                            worker_pid=int(last.get("worker_pid", 0)), **attrs)
-        record_trial(study, point, self.distributions[point.optimizer], state="COMPLETE", value=rec.value,
-                     intermediate=rec.intermediate, user_attrs=rec.user_attrs, claim=self._claim(point))
+        claim = self._claim(point)
+        try:
+            record_trial(study, point, self.distributions[point.optimizer], state="COMPLETE", value=rec.value,
+                         intermediate=rec.intermediate, user_attrs=rec.user_attrs, claim=claim)
+        except ValueError as exc:
+            self._fail(point, f"its result cannot be recorded: {exc}", last.get("node_id", ""), claim, **attrs)
+            return None
         return bool(rec.user_attrs["diverged"])
 
     def fail(self, point: Point, error: str, node: str = "", **attrs) -> None:
+        self._fail(point, error, node, self._claim(point), **attrs)
+
+    def _fail(self, point: Point, error: str, node: str, claim: int | None, **attrs) -> None:
         study = self.studies[(point.optimizer, point.schedule)]
         record_trial(
             study, point, self.distributions[point.optimizer], state="FAIL", value=None, intermediate={},
             user_attrs={"error": error[-4000:], "node_id": node, "code_version": self.version, **attrs},
-            claim=self._claim(point),
+            claim=claim,
         )
 
 
@@ -211,7 +226,8 @@ def _make_callback(recorder: Recorder, progress: Progress):
                 epochs = [history[i][e] for e in sorted(history.get(i, {}))]
                 finished = epochs and (epochs[-1].get("diverged") or epochs[-1]["epoch"] == point.budget)
                 if finished and i not in errors:
-                    progress.point(diverged=recorder.complete(point, epochs, **attrs))
+                    outcome = recorder.complete(point, epochs, **attrs)
+                    progress.point(failed=outcome is None, diverged=bool(outcome))
                 else:
                     recorder.fail(point, errors.get(i, default_error), node, **attrs)
                     progress.point(failed=True)
@@ -232,13 +248,19 @@ def _make_callback(recorder: Recorder, progress: Progress):
 # --- Ray and the database ----------------------------------------------------------------------------
 
 
-def connect_ray(address: str | None, verbose: bool) -> str:
-    """Join ``address`` (or RAY_ADDRESS) if given, else start a local Ray with this machine's CPUs/GPUs."""
+def connect_ray(address: str | None, verbose: bool, runtime_env: dict | None = None) -> str:
+    """Join ``address`` (or RAY_ADDRESS) if given, else start a local Ray with this machine's CPUs/GPUs.
+    ``runtime_env`` (the user's code folder) becomes the job's: every worker of this sweep gets it."""
     import ray
 
     quiet = dict(log_to_driver=verbose, logging_level=logging.INFO if verbose else logging.WARNING)
+    if runtime_env:
+        quiet["runtime_env"] = runtime_env
     address = address or os.environ.get("RAY_ADDRESS")
     if ray.is_initialized():
+        if runtime_env and ray.get_runtime_context().runtime_env.get("working_dir") is None:
+            raise SpecError("code: Ray is already initialised in this process without the code folder; "
+                            f"call ray.init(runtime_env={runtime_env!r}) or let basin start Ray")
         return "existing"
     if not verbose:  # Ray's note that a local cluster made an auth token is not the user's business
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
@@ -282,18 +304,16 @@ def slots_of(spec: SweepSpec, nodes: list[dict]) -> int:
     return min(slots, spec.max_concurrent_trials) if spec.max_concurrent_trials else slots
 
 
-def open_studies(spec: SweepSpec, rdb, text: str, version: str) -> dict:
-    from trainers.run import RunConfig, dataset_info
-
-    info = dataset_info(RunConfig(dataset=spec.dataset, model=spec.model, data_dir=spec.data_dir,
-                                  validation=spec.validation))
+def open_studies(spec: SweepSpec, rdb, text: str, version: str, prepared: Prepared) -> dict:
+    info = prepared.checked.info
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
             attrs = {
                 "sweep": spec.name, "optimizer": opt_name, "schedule": sched.name, "dataset": spec.dataset,
                 "model": spec.model, "batch_size": spec.batch_size, "n_train": info.n_train, "n_test": info.n_test,
-                "n_val": info.n_val, "num_classes": info.num_classes, "chance": info.chance,
+                "n_val": info.n_val, "num_classes": info.num_classes, "chance": prepared.checked.chance,
+                "metric": spec.metric, "decay": spec.decay,
                 "schedule_params": sched.params,
                 "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
                 "basin_version": version,
@@ -340,16 +360,18 @@ class _Heartbeat:
 def run_sweep(
     spec: SweepSpec, text: str, *, storage_url: str | None = None, address: str | None = None,
     verbose: bool = False, quiet: bool = False, limit: int | None = None, pack: int | str | None = None,
-    trainable=None,
+    trainable=None, code: str | None = None, prepared: Prepared | None = None,
 ) -> dict:
     """Run every grid point that has no COMPLETE trial and no live claim yet. Returns counts.
 
-    ``pack`` overrides the spec's ``pack``. ``trainable`` replaces :func:`run_pack` (same
-    signature); tests use it to kill or break trials.
+    ``pack`` overrides the spec's ``pack``, ``code`` its ``code`` folder. ``prepared``: the result
+    of :func:`study.preflight.prepare` when the caller ran it already (else it runs here, first).
+    ``trainable`` replaces :func:`run_pack` (same signature); tests use it to kill or break trials.
     """
     import ray
     from ray import tune
 
+    prepared = prepared or prepare(spec, code)  # before anything is written or started
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pack = spec.pack if pack is None else pack
     rdb = open_storage(storage_url)
@@ -365,7 +387,7 @@ def run_sweep(
         # We disable Tune's result files, so its end-of-run summary would warn about each trial.
         logging.getLogger("ray.tune").setLevel(logging.ERROR)
     version = code_version()
-    studies = open_studies(spec, rdb, text, version)
+    studies = open_studies(spec, rdb, text, version, prepared)
     claims, in_flight = claim_points(rdb, studies, distributions(spec), missing[:limit] if limit else missing,
                                      spec.name)
     summary.update(run=len(claims), in_flight=len(in_flight))
@@ -375,11 +397,11 @@ def run_sweep(
     started_here = not ray.is_initialized()
     try:
         with _Heartbeat(rdb, claims, recorder.lock):
-            connect_ray(address, verbose)
+            connect_ray(address, verbose, prepared.runtime_env())
             slots = check_resources(spec)
             device = "auto" if spec.resources.gpus > 0 else "cpu"
             todo = [p for p in missing if p in claims]
-            planned = packs_mod.plan(spec, todo, pack=pack, slots=slots, device=device)
+            planned = packs_mod.plan(spec, todo, pack=pack, slots=slots, device=device, checked=prepared.checked)
             summary["packs"] = len(planned)
             progress = Progress(spec.name, len(todo), quiet=quiet)
             callback = _make_callback(recorder, progress)

@@ -3,8 +3,12 @@
 A spec (every key; see examples/ and the README)::
 
     name = "figure2-mnist1d"          # the sweep's name; studies are <name>/<optimizer>/<schedule>
-    dataset = "mnist1d"               # trainers.data.DATASETS
-    model = "cnn"                     # trainers.models.MODELS
+    dataset = "mnist1d"               # a registered name (basin.datasets) or "package.module:function"
+    model = "cnn"                     # a registered name (basin.models) or "package.module:function"
+    metric = "error"                  # optional: error | test_loss | "package.module:function" (trainers.metrics)
+    decay = "all"                     # optional: which parameters decay: all | matrices (trainers.optim.decays)
+    code = "src"                      # optional: folder of the user's code, shipped to the Ray workers
+                                      # (relative to the spec file's folder)
     batch_size = 128
     budgets = [20]                    # epochs, each ≥ 1
     seeds = [0]
@@ -41,7 +45,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from storage.schema import GridPoint as Point
-from trainers import data, models, optim, schedules
+from trainers import metrics, optim, registry, schedules
 from trainers.run import RunConfig
 
 _RUN = RunConfig()  # the defaults of a run, one source for `basin train`, the spec and the API
@@ -113,6 +117,9 @@ class SweepSpec(_Strict):
     name: str = Field(min_length=1)
     dataset: str
     model: str
+    metric: str = _RUN.metric
+    decay: Literal["all", "matrices"] = _RUN.decay
+    code: str | None = None
     batch_size: int = Field(default=_RUN.batch_size, ge=1)
     budgets: list[int]
     seeds: list[int] = [0]
@@ -139,19 +146,16 @@ class SweepSpec(_Strict):
             raise ValueError(f'must be "auto" or an integer >= 1 (points per trial; 1 = unpacked); got {value!r}')
         return value
 
-    @field_validator("dataset")
+    @field_validator("dataset", "model", "metric")
     @classmethod
-    def _dataset(cls, value: str) -> str:
-        if value not in data.DATASETS:
-            raise ValueError(f"unknown data set {value!r}; use one of {', '.join(data.DATASETS)}")
-        return value
-
-    @field_validator("model")
-    @classmethod
-    def _model(cls, value: str) -> str:
-        if value not in models.MODELS:
-            raise ValueError(f"unknown model {value!r}; use one of {', '.join(models.MODELS)}")
-        return value
+    def _reference(cls, value: str, info) -> str:
+        """A registered name or a well-formed reference; importing it is the driver's check."""
+        try:
+            if info.field_name == "metric":
+                return metrics.check(value)
+            return registry.check(info.field_name, value)
+        except ValueError as exc:
+            raise ValueError(str(exc).removeprefix(f"{info.field_name}: ")) from None
 
     @field_validator("budgets")
     @classmethod
@@ -242,7 +246,7 @@ class SweepSpec(_Strict):
             wd_norm=point.wd_norm, schedule=point.schedule, schedule_params=self.schedule(point.schedule).params,
             epochs=point.budget, batch_size=self.batch_size, seed=point.seed, device=device,
             data_dir=self.data_dir, validation=self.validation, momentum=grid.momentum, momentum_form=grid.momentum_form,
-            betas=tuple(grid.betas), eps=grid.eps,
+            betas=tuple(grid.betas), eps=grid.eps, metric=self.metric, decay=self.decay,
         )
 
 
@@ -290,13 +294,17 @@ def parse_spec(text: str, source: str = "<spec>") -> SweepSpec:
 
 
 def load_spec(path: str | Path) -> tuple[SweepSpec, str]:
-    """Read and validate a spec file; returns the spec and its text."""
+    """Read and validate a spec file; returns the spec and its text. A relative ``code`` folder is
+    made absolute against the spec file's folder."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"{path}: cannot read the spec file ({exc.__class__.__name__}: {exc}); check the path") from None
-    return parse_spec(text, str(path)), text
+    spec = parse_spec(text, str(path))
+    if spec.code is not None:  # relative to the spec file's folder, wherever basin runs
+        spec = spec.model_copy(update={"code": str((path.parent / Path(spec.code).expanduser()).resolve())})
+    return spec, text
 
 
 def spec_dict(spec: SweepSpec) -> dict[str, Any]:

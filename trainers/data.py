@@ -1,6 +1,11 @@
 """The data sets of a Basin sweep, held whole in memory (on the device) and batched with tensor ops.
 
-Every data set is loaded into one :class:`Dataset` of float32 tensors, normalised with statistics
+:func:`load` loads any data set a sweep names: the built-ins below (registered in pyproject.toml
+under ``basin.datasets``, like any installed package's) or a user's function
+``"package.module:function"`` returning a :class:`Dataset` or a pair of ``torch.utils.data.Dataset``
+(:func:`materialise`); the contract is load's docstring.
+
+Every built-in data set is loaded into one :class:`Dataset` of float32 tensors, normalised with statistics
 of its *training* split, labels int64 in [0, classes):
 
 ``"digits"``     sklearn's 8×8 digits (1,797 images, bundled with scikit-learn, offline). A fixed,
@@ -39,7 +44,7 @@ import hashlib
 import os
 import pickle
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +52,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagenet32")
+DATASETS = ("digits", "mnist1d", "cifar10", "cifar100", "imagenet32")  # the built-ins, registered in pyproject.toml
 AUGMENTED = frozenset({"cifar10", "cifar100", "imagenet32"})
 CROP_PADDING = 4  # pixels of zero padding before the random crop
 
@@ -73,17 +78,31 @@ class DataError(Exception):
     """One clear line: what was expected, where, and how to get it."""
 
 
+#: A training-batch augmentation: ``hook(x, generator) -> x`` (see :class:`Dataset`).
+Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
+
+
 @dataclass
 class Dataset:
-    """A whole data set as tensors; ``x_*`` float32 normalised, ``y_*`` int64 in [0, num_classes)."""
+    """A whole data set as tensors: what every data-set function returns (or what Basin makes of the
+    pair of ``torch.utils.data.Dataset`` it returns, :func:`materialise`).
+
+    ``x_*`` float tensors (N, *input_shape) — Basin's own sets normalised with training statistics;
+    integer inputs (token ids) are kept as they are. ``y_*`` int64 labels in [0, num_classes) for a
+    classification set; for a set without classes (``num_classes = 0``, metric functions only) any
+    tensor with one row per example. ``augment``: ``False``; ``True`` for the paper's crop-and-flip
+    of (N, C, H, W) images; or a hook ``augment(x, generator) -> x`` applied to every training batch
+    on its device, drawing its random numbers from ``generator`` (the run's CPU ``torch.Generator``,
+    so a run stays a function of its seed), e.g. ``torch.rand(len(x), generator=generator)``.
+    """
 
     name: str
-    x_train: torch.Tensor  # (N, C, H, W) images or (N, C, L) 1-D signals
+    x_train: torch.Tensor  # (N, C, H, W) images, (N, C, L) 1-D signals, (N, d) rows, ...
     y_train: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
     num_classes: int
-    augment: bool  # random crop with 4-px padding + horizontal flip in train_batches
+    augment: bool | Augment = False
     x_val: torch.Tensor | None = None  # a validation split carved from the training data (split_validation)
     y_val: torch.Tensor | None = None
 
@@ -107,24 +126,150 @@ def default_data_dir() -> Path:
 
 
 def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool = False, verify: bool = True) -> Dataset:
-    """Load data set ``name`` (one of :data:`DATASETS`) on the CPU.
+    """Load data set ``name`` on the CPU: a registered name (:data:`DATASETS` and any installed
+    package's ``basin.datasets`` entry points) or a reference ``"package.module:function"``.
 
-    ``data_dir`` is the data root (default :func:`default_data_dir`); ``digits`` ignores it.
-    ``download=True`` fetches CIFAR-10/100 when missing (the other sets need no or allow no download).
+    The contract of a data-set function, Basin's own included: it is called with those of the
+    keyword arguments ``data_dir`` (a ``pathlib.Path``: the data root — ``data_dir`` here, else
+    ``$BASIN_DATA_DIR``, else ``~/.cache/basin``) and ``download`` (bool: may it fetch missing files)
+    that its signature names (all of them, given ``**kwargs``), and returns either a
+    :class:`Dataset` or a pair ``(train, test)`` of ``torch.utils.data.Dataset`` whose items are
+    ``(x, y)``, which :func:`materialise` turns into one (once per process).
+
     ``verify`` checks the CIFAR files against torchvision's MD5 sums (``False``: existence only, for
     re-packed or test copies). Raises DataError (one line: what, where, how to get it) for missing,
-    corrupt or malformed files, ValueError for an unknown name.
+    corrupt or malformed files of Basin's sets, ValueError (a RegistryError) for an unknown name, a
+    bad reference or a return value that breaks the contract.
     """
-    if name not in DATASETS:
-        raise ValueError(f"dataset must be one of {', '.join(DATASETS)}; got {name!r}")
+    from trainers import registry
+
+    fn = registry.resolve("dataset", name)
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    if name == "digits":
-        return _load_digits()
-    if name == "mnist1d":
-        return _load_mnist1d(root)
-    if name in ("cifar10", "cifar100"):
-        return _load_cifar(name, root, download=download, verify=verify)
-    return _load_imagenet32(root, download=download)
+    out = registry.call_with_accepted(fn, data_dir=root, download=download, verify=verify)
+    return as_dataset(out, name)
+
+
+def as_dataset(out, name: str) -> Dataset:
+    """A data-set function's return value as a checked :class:`Dataset` (see :func:`load`)."""
+    from trainers.registry import RegistryError
+
+    if isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(d, torch.utils.data.Dataset) for d in out):
+        out = materialise(out[0], out[1], name=name)
+    if not isinstance(out, Dataset):
+        raise RegistryError(f"dataset: {name!r} returned a {type(out).__name__}; a data-set function returns a "
+                            "trainers.data.Dataset or a pair (train, test) of torch.utils.data.Dataset")
+    problem = _dataset_problem(out)
+    if problem:
+        raise RegistryError(f"dataset: {name!r} returned a Dataset whose {problem}")
+    return out
+
+
+def _dataset_problem(ds: Dataset) -> str | None:
+    """What breaks the :class:`Dataset` contract, or None."""
+    for split in ("train", "test", "val"):
+        x, y = getattr(ds, f"x_{split}"), getattr(ds, f"y_{split}")
+        if split == "val" and x is None and y is None:
+            continue
+        if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor):
+            return f"x_{split}/y_{split} are not both tensors ({type(x).__name__}, {type(y).__name__})"
+        if x.dim() < 2 or x.shape[0] == 0:
+            return f"x_{split} has shape {tuple(x.shape)}; expected (N, *input_shape) with N >= 1"
+        if y.shape[:1] != x.shape[:1]:
+            return f"y_{split} has {y.shape[0] if y.dim() else 0} rows but x_{split} {x.shape[0]}"
+        if x.is_complex() or x.dtype == torch.bool:
+            return f"x_{split} is {x.dtype}; expected a float (or integer) tensor"
+    if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
+        return f"train examples have shape {tuple(ds.x_train.shape[1:])} but test examples {tuple(ds.x_test.shape[1:])}"
+    c = ds.num_classes
+    if isinstance(c, bool) or not isinstance(c, int) or c < 0 or c == 1:
+        return f"num_classes is {c!r}; expected an integer >= 2 (or 0 for a data set without classes)"
+    if c >= 2:
+        for split in ("train", "test", "val"):
+            y = getattr(ds, f"y_{split}")
+            if y is None:
+                continue
+            if y.dtype != torch.int64 or y.dim() != 1:
+                return f"y_{split} is {y.dtype} of shape {tuple(y.shape)}; class labels are int64 of shape (N,)"
+            if y.numel() and (int(y.min()) < 0 or int(y.max()) >= c):
+                return f"y_{split} spans {int(y.min())}..{int(y.max())}; expected 0..{c - 1} (num_classes = {c})"
+    if not (isinstance(ds.augment, bool) or callable(ds.augment)):
+        return f"augment is a {type(ds.augment).__name__}; expected a bool or a hook augment(x, generator) -> x"
+    if ds.augment is True and ds.x_train.dim() != 4:
+        return f"augment = True needs (N, C, H, W) images; x_train has shape {tuple(ds.x_train.shape)}"
+    return None
+
+
+def materialise(train: torch.utils.data.Dataset, test: torch.utils.data.Dataset, *, name: str = "materialised",
+                num_classes: int | None = None, augment: bool | Augment = False) -> Dataset:
+    """Two ``torch.utils.data.Dataset`` of ``(x, y)`` items read once, in order, into a :class:`Dataset`.
+
+    Items are collated with torch's ``default_collate`` (tensors, NumPy arrays and numbers all
+    work); inputs become float32 (integer inputs keep their dtype) and are not normalised further
+    (a transform of the data set is applied as it stands — once: put random augmentation in the
+    ``augment`` hook, not in the transform). ``num_classes``: given, else ``len(train.classes)`` or
+    ``train.num_classes`` when the set has one (torchvision's sets do), else the largest integer
+    label of train and test + 1; 0 when the labels are not integers (a set without classes).
+    """
+    from torch.utils.data import DataLoader
+
+    def read(ds, split):
+        xs, ys = [], []
+        for batch in DataLoader(ds, batch_size=512, shuffle=False, num_workers=0):
+            if not isinstance(batch, (tuple, list)) or len(batch) != 2:
+                raise ValueError(f"the {split} set's items must be pairs (x, y); got {type(batch).__name__}")
+            xs.append(torch.as_tensor(batch[0]))
+            ys.append(torch.as_tensor(batch[1]))
+        if not xs:
+            raise ValueError(f"the {split} set is empty")
+        x, y = torch.cat(xs), torch.cat(ys)
+        return (x.float() if x.is_floating_point() or x.dtype == torch.uint8 else x), y
+
+    from trainers.registry import RegistryError
+
+    try:
+        (x_tr, y_tr), (x_te, y_te) = read(train, "train"), read(test, "test")
+    except Exception as exc:  # noqa: BLE001 - reading the user's sets: one line naming the data set
+        raise RegistryError(f"dataset: reading {name!r}'s torch.utils.data.Dataset pair failed: "
+                            f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}") from None
+    integer = not y_tr.is_floating_point() and not y_te.is_floating_point()
+    if num_classes is None:
+        classes = getattr(train, "classes", None)
+        if classes is not None:
+            num_classes = len(classes)
+        elif isinstance(getattr(train, "num_classes", None), int):
+            num_classes = train.num_classes
+        else:
+            num_classes = int(max(y_tr.max(), y_te.max())) + 1 if integer and y_tr.dim() == 1 else 0
+    if num_classes and integer:
+        y_tr, y_te = y_tr.long(), y_te.long()
+    return Dataset(name, x_tr, y_tr, x_te, y_te, num_classes, augment=augment)
+
+
+# Basin's own data sets: the functions pyproject.toml registers under basin.datasets.
+
+def digits() -> Dataset:
+    """``"digits"``: sklearn's 8×8 digits (offline)."""
+    return _load_digits()
+
+
+def mnist1d(*, data_dir: Path) -> Dataset:
+    """``"mnist1d"``: MNIST-1D, generated locally and cached under ``data_dir``."""
+    return _load_mnist1d(Path(data_dir))
+
+
+def cifar10(*, data_dir: Path, download: bool = False, verify: bool = True) -> Dataset:
+    """``"cifar10"``: CIFAR-10 from its python-pickle folder under ``data_dir``."""
+    return _load_cifar("cifar10", Path(data_dir), download=download, verify=verify)
+
+
+def cifar100(*, data_dir: Path, download: bool = False, verify: bool = True) -> Dataset:
+    """``"cifar100"``: CIFAR-100 from its python-pickle folder under ``data_dir``."""
+    return _load_cifar("cifar100", Path(data_dir), download=download, verify=verify)
+
+
+def imagenet32(*, data_dir: Path, download: bool = False) -> Dataset:
+    """``"imagenet32"``: Downsampled ImageNet 32×32 batch files in ``data_dir``."""
+    return _load_imagenet32(Path(data_dir), download=download)
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -134,33 +279,35 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 
 
 def to_device(ds: Dataset, device: torch.device | str, dtype: torch.dtype | None = None) -> Dataset:
-    """The same data set with all four tensors moved to ``device`` once (a no-op copy on the CPU),
-    the inputs cast to ``dtype`` when given (float64 for exactness tests)."""
+    """The same data set with all its tensors moved to ``device`` once (a no-op copy on the CPU),
+    float inputs and float targets cast to ``dtype`` when given (float64 for exactness tests);
+    integer tensors (labels, token ids) keep their dtype."""
     device = torch.device(device)
-    return dataclasses.replace(
-        ds,
-        x_train=ds.x_train.to(device, dtype=dtype),
-        y_train=ds.y_train.to(device),
-        x_test=ds.x_test.to(device, dtype=dtype),
-        y_test=ds.y_test.to(device),
-        x_val=None if ds.x_val is None else ds.x_val.to(device, dtype=dtype),
-        y_val=None if ds.y_val is None else ds.y_val.to(device),
-    )
+
+    def move(t):
+        if t is None:
+            return None
+        return t.to(device, dtype=dtype if dtype is not None and t.is_floating_point() else None)
+
+    return dataclasses.replace(ds, x_train=move(ds.x_train), y_train=move(ds.y_train), x_test=move(ds.x_test),
+                               y_test=move(ds.y_test), x_val=move(ds.x_val), y_val=move(ds.y_val))
 
 
 def train_batches(ds: Dataset, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One training epoch of ``(x, y)`` batches, ⌈N/b⌉ of them, each example exactly once.
 
-    The order is ``torch.randperm(N, generator=generator)``; then, when ``ds.augment``, crop
+    The order is ``torch.randperm(N, generator=generator)``; then, when ``ds.augment`` is True, crop
     offsets (N×2 in 0..8) and flip bits (N), all drawn up front from the CPU ``generator`` and moved
     to the data's device in one transfer each. Batches are gathered from the (on-device) tensors and
-    augmented in bulk (:func:`crop_flip`): no DataLoader, no per-example Python.
+    augmented in bulk (:func:`crop_flip`): no DataLoader, no per-example Python. A hook
+    ``ds.augment(x, generator)`` instead runs on each gathered batch, in order.
     """
     _check_batch_size(batch_size)
     n = ds.n_train
     device = ds.x_train.device
     perm = torch.randperm(n, generator=generator)
-    if ds.augment:
+    hook = ds.augment if callable(ds.augment) else None
+    if ds.augment is True:
         if ds.x_train.dim() != 4:
             raise ValueError(f"augmentation needs (N, C, H, W) images; {ds.name} has shape {tuple(ds.x_train.shape)}")
         offsets = torch.randint(0, 2 * CROP_PADDING + 1, (n, 2), generator=generator)
@@ -171,7 +318,9 @@ def train_batches(ds: Dataset, batch_size: int, generator: torch.Generator) -> I
         idx = perm[start : start + batch_size]
         x = ds.x_train.index_select(0, idx)
         y = ds.y_train.index_select(0, idx)
-        if ds.augment:
+        if hook is not None:
+            x = hook(x, generator)
+        elif ds.augment:
             end = start + idx.numel()
             x = crop_flip(x, offsets[start:end], flips[start:end])
         yield x, y
@@ -196,7 +345,7 @@ def split_validation(ds: Dataset, fraction: float) -> Dataset:
     """``ds`` with a stratified ``fraction`` of its training examples moved to (x_val, y_val).
 
     The split is fixed (``train_test_split(test_size=fraction, random_state=VALIDATION_SEED,
-    stratify=y)`` on the indices), independent of any run seed, so every run of a sweep sees the
+    stratify=y)`` on the indices; not stratified for a set without classes), independent of any run seed, so every run of a sweep sees the
     same training set of B − n_val examples — the B of λ = λ_norm·√(b/(B·T)) — and the same
     validation set. Normalisation statistics stay those of the whole training split.
     """
@@ -205,8 +354,8 @@ def split_validation(ds: Dataset, fraction: float) -> Dataset:
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(ds.n_train)
-    train_idx, val_idx = train_test_split(idx, test_size=fraction, random_state=VALIDATION_SEED,
-                                          stratify=ds.y_train.cpu().numpy())
+    stratify = ds.y_train.cpu().numpy() if ds.num_classes >= 2 else None  # a set without classes: a plain split
+    train_idx, val_idx = train_test_split(idx, test_size=fraction, random_state=VALIDATION_SEED, stratify=stratify)
     train_idx, val_idx = torch.from_numpy(np.sort(train_idx)), torch.from_numpy(np.sort(val_idx))
     return dataclasses.replace(ds, x_train=ds.x_train[train_idx], y_train=ds.y_train[train_idx],
                                x_val=ds.x_train[val_idx], y_val=ds.y_train[val_idx])
@@ -546,10 +695,12 @@ __all__ = [
     "DATASETS",
     "DataError",
     "Dataset",
+    "as_dataset",
     "crop_flip",
     "default_data_dir",
     "eval_batches",
     "load",
+    "materialise",
     "split_validation",
     "steps_per_epoch",
     "test_batches",

@@ -1,5 +1,9 @@
 """The networks of a Basin sweep: a small MLP, a small BatchNorm CNN, and the paper's Shake-Shake ResNets.
 
+:func:`build` makes any network a sweep names: these built-ins (registered in pyproject.toml under
+the entry-point group ``basin.models``, like any installed package's models) or a user's builder
+``"package.module:function"``, all through :mod:`trainers.registry` and one contract (see build).
+
 ``"mlp"``   flatten → Linear(d, 256) → ReLU → Linear(256, classes).
 ``"cnn"``   a small BatchNorm CNN for (C, L) signals (run as height-1 images) and (C, H, W) images:
             conv(32)-BN-ReLU → conv(64, stride 2)-BN-ReLU → conv(64)-BN-ReLU → global average pool
@@ -29,31 +33,70 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-MODELS = ("mlp", "cnn", "shake26-2x64d", "shake26-2x96d")
+MODELS = ("mlp", "cnn", "shake26-2x64d", "shake26-2x96d")  # the built-ins, registered in pyproject.toml (basin.models)
 SHAKE_WIDTHS = {"shake26-2x64d": 64, "shake26-2x96d": 96}
 MLP_HIDDEN = 256
 
 
-def build(name: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
-    """Model ``name`` (one of :data:`MODELS`) for per-example ``input_shape`` and ``num_classes``.
+def build(model: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """The network ``model`` names — a registered name (:data:`MODELS` and any installed package's
+    ``basin.models`` entry points) or a reference ``"package.module:function"`` — for one example's
+    ``input_shape`` and ``num_classes``.
 
-    ``input_shape`` is (C, L) for 1-D signals or (C, H, W) for images; Shake-Shake needs images.
-    Raises ValueError naming the allowed values for an unknown name or an unusable shape.
+    The contract of a model builder, Basin's own included: ``fn(input_shape, num_classes)`` where
+    ``input_shape`` is the shape of one example as a tuple of ints (``(C, H, W)`` images,
+    ``(C, L)`` signals, ``(d,)`` table rows: whatever the data set holds) and ``num_classes`` the
+    data set's number of classes (0 for a data set without classes); it returns an ``nn.Module``
+    that maps a batch ``(N, *input_shape)`` to logits ``(N, num_classes)`` — or, with a metric
+    function, to whatever that function takes. Its initialisation draws from torch's global RNG,
+    which Basin seeds with the run's seed first. Raises ValueError (a
+    :class:`trainers.registry.RegistryError` for a bad name, reference or return value).
     """
-    if name not in MODELS:
-        raise ValueError(f"model must be one of {', '.join(MODELS)}; got {name!r}")
+    from trainers import registry
+
+    fn = registry.resolve("model", model)
+    module = fn(tuple(int(s) for s in input_shape), num_classes)
+    if not isinstance(module, nn.Module):
+        raise registry.RegistryError(f"model: {model!r} returned a {type(module).__name__}, not a torch.nn.Module; "
+                                     "a model builder fn(input_shape, num_classes) returns the network")
+    return module
+
+
+def _classifier_shape(input_shape: tuple[int, ...], num_classes: int) -> tuple[int, ...]:
+    """The built-ins' inputs: (C, L) or (C, H, W) with positive sizes, and ≥ 2 classes."""
     shape = tuple(int(s) for s in input_shape)
     if len(shape) not in (2, 3) or min(shape) < 1:
         raise ValueError(f"input_shape must be (C, L) or (C, H, W) with positive sizes; got {input_shape!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 2:
         raise ValueError(f"num_classes must be an integer >= 2; got {num_classes!r}")
-    if name == "mlp":
-        return MLP(shape, num_classes)
-    if name == "cnn":
-        return CNN(shape, num_classes)
+    return shape
+
+
+def mlp(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """``"mlp"``: :class:`MLP`."""
+    return MLP(_classifier_shape(input_shape, num_classes), num_classes)
+
+
+def cnn(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """``"cnn"``: :class:`CNN`."""
+    return CNN(_classifier_shape(input_shape, num_classes), num_classes)
+
+
+def _shake(name: str, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    shape = _classifier_shape(input_shape, num_classes)
     if len(shape) != 3:
         raise ValueError(f"{name} needs (C, H, W) images; got input_shape {shape}")
     return ShakeShakeResNet(shape[0], num_classes, width=SHAKE_WIDTHS[name])
+
+
+def shake26_2x64d(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """``"shake26-2x64d"``: :class:`ShakeShakeResNet` of width 64."""
+    return _shake("shake26-2x64d", input_shape, num_classes)
+
+
+def shake26_2x96d(input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """``"shake26-2x96d"``: :class:`ShakeShakeResNet` of width 96."""
+    return _shake("shake26-2x96d", input_shape, num_classes)
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -242,4 +285,4 @@ class ShakeShakeResNet(nn.Module):
         return self.fc(x)
 
 
-__all__ = ["MODELS", "build", "count_parameters", "shake_mix", "CNN", "MLP", "ShakeShakeResNet", "ShakeBlock"]
+__all__ = ["MODELS", "build", "cnn", "count_parameters", "mlp", "shake26_2x64d", "shake26_2x96d", "shake_mix", "CNN", "MLP", "ShakeShakeResNet", "ShakeBlock"]

@@ -31,6 +31,12 @@ Momentum form for the SGD variants (``momentum_form``):
             θ_t = θ_{t−1} − η_tα·b_t (− η_tλθ_{t−1}).
 The two are identical while η_t is constant; they differ whenever η_t changes, because the paper's
 buffer remembers the step sizes of past batches while torch's rescales the whole buffer by today's.
+
+Which parameters decay (``decay``, :func:`decays`): ``"all"`` (default) — every parameter, as in the
+paper and the authors' code; ``"matrices"`` — only parameters with ≥ 2 dimensions (weights of linear
+and conv layers, embeddings), not biases nor the 1-D weights of norm layers (timm's rule and many
+recipes'). The undecayed parameters get a param group of their own flagged ``"decay": False``, whose
+λ stays 0 whatever :func:`set_weight_decay` sets (for SGD/Adam with L2 they get no L2 term either).
 """
 
 from __future__ import annotations
@@ -42,6 +48,37 @@ import torch
 
 OPTIMIZERS = ("sgd", "sgdw", "adam", "adamw", "adamw-torch")
 MOMENTUM_FORMS = ("paper", "torch")
+DECAYS = ("all", "matrices")
+
+
+def decays(ndim: int, decay: str) -> bool:
+    """Whether a parameter with ``ndim`` dimensions is decayed (weight decay or L2) under ``decay``:
+    always under ``"all"``; under ``"matrices"`` only when ``ndim >= 2`` (not biases, not norm weights)."""
+    if decay not in DECAYS:
+        raise ValueError(f"decay must be one of {', '.join(DECAYS)}; got {decay!r}")
+    return decay == "all" or ndim >= 2
+
+
+def param_groups(params: Iterable, decay: str) -> list:
+    """``params`` as the optimizer's param groups: as given under ``"all"``; under ``"matrices"`` a
+    group of the decayed parameters and one of the others, flagged ``"decay": False``."""
+    if decay not in DECAYS:
+        raise ValueError(f"decay must be one of {', '.join(DECAYS)}; got {decay!r}")
+    params = list(params)
+    if decay == "all":
+        return params
+    if any(isinstance(p, dict) for p in params):
+        raise ValueError("decay = 'matrices' splits parameters into groups itself: pass parameters, not groups")
+    groups = [{"params": [p for p in params if decays(p.dim(), decay)]},
+              {"params": [p for p in params if not decays(p.dim(), decay)], "decay": False}]
+    return [g for g in groups if g["params"]]
+
+
+def set_weight_decay(opt: torch.optim.Optimizer, weight_decay: float) -> None:
+    """Set raw λ on every param group that decays (0 on the ``"decay": False`` group): how a trainer
+    changes λ at a warm restart."""
+    for group in opt.param_groups:
+        group["weight_decay"] = weight_decay if group.get("decay", True) else 0.0
 
 
 def schedule_multiplier(group: dict) -> float:
@@ -196,12 +233,21 @@ def build(
     betas: tuple[float, float] = (0.9, 0.999),
     eps: float = 1e-8,
     momentum_form: str = "paper",
+    decay: str = "all",
 ) -> torch.optim.Optimizer:
     """Build one of :data:`OPTIMIZERS` with α = ``lr`` and raw λ = ``weight_decay``.
 
     ``momentum`` (β₁ of Algorithm 1) and ``momentum_form`` apply to ``"sgd"``/``"sgdw"``;
-    ``betas`` and ``eps`` to the Adam variants. Raises ValueError naming the bad argument.
+    ``betas`` and ``eps`` to the Adam variants; ``decay`` says which parameters decay
+    (:func:`decays`). Raises ValueError naming the bad argument.
     """
+    opt = _build(name, param_groups(params, decay), lr=lr, weight_decay=weight_decay, momentum=momentum,
+                 betas=betas, eps=eps, momentum_form=momentum_form)
+    set_weight_decay(opt, opt.defaults["weight_decay"])
+    return opt
+
+
+def _build(name, params, *, lr, weight_decay, momentum, betas, eps, momentum_form) -> torch.optim.Optimizer:
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
     lr = _check_finite("lr", lr, positive=True)

@@ -63,6 +63,14 @@ class PackedModel(nn.Module):
             for i, (name, shape) in enumerate(zip(self.param_names, self.param_shapes))
         }
 
+    def decay_mask(self, decay: str) -> torch.Tensor:
+        """(P,) bool over the flat row: True for the entries of parameters that decay under ``decay``
+        (:func:`trainers.optim.decays`, from each parameter's shape)."""
+        from trainers.optim import decays
+
+        return torch.cat([torch.full((math.prod(shape),), decays(len(shape), decay), dtype=torch.bool)
+                          for shape in self.param_shapes])
+
     def buffers_of(self) -> dict[str, torch.Tensor]:
         """{name: (K, *shape)} per-member buffers (BatchNorm running statistics)."""
         return {name: getattr(self, _safe(name)) for name in self.buffer_names}
@@ -191,18 +199,24 @@ def pack(module: nn.Module, k: int, probe: torch.Tensor | None = None) -> Packed
     checked on ``probe`` (a small input batch): its members must reproduce the module's own output
     in eval and train mode (same random numbers), else None — the caller then runs unpacked.
     """
+    return try_pack(module, k, probe)[0]
+
+
+def try_pack(module: nn.Module, k: int, probe: torch.Tensor | None = None) -> tuple[PackedModel | None, str]:
+    """:func:`pack`, and a few words saying which form it chose or why there is none."""
     form = HAND_STACKED.get(type(module))
     if form is not None:
-        return form(module, k)
+        return form(module, k), f"hand-stacked ({form.__name__})"
     if probe is None:
-        return None
+        return None, "no probe batch to check a torch.func pack on"
     try:
         candidate = FuncPack(module, k)
         if _agrees(module, candidate, probe):
-            return candidate
-    except Exception:  # noqa: BLE001 - a module vmap cannot run is simply not packable
-        pass
-    return None
+            return candidate, "torch.func (FuncPack, checked against the module on a probe batch)"
+        return None, "torch.func runs it, but its packed members do not reproduce the module on a probe batch"
+    except Exception as exc:  # noqa: BLE001 - a module vmap cannot run is simply not packable
+        text = " ".join(str(exc).split())[:160]
+        return None, f"torch.func cannot run it ({type(exc).__name__}: {text})"
 
 
 def _agrees(module: nn.Module, packed: FuncPack, probe: torch.Tensor) -> bool:
@@ -213,6 +227,15 @@ def _agrees(module: nn.Module, packed: FuncPack, probe: torch.Tensor) -> bool:
     was_training = module.training
     ref_module = copy.deepcopy(module)
     rng = torch.random.get_rng_state()
+    try:
+        return _agrees_from(module, ref_module, packed, probe)
+    finally:  # the run's random numbers start where they would have unpacked, whatever happened
+        module.train(was_training)
+        packed.train(was_training)
+        torch.random.set_rng_state(rng)
+
+
+def _agrees_from(module: nn.Module, ref_module: nn.Module, packed: FuncPack, probe: torch.Tensor) -> bool:
     ok = True
     for mode in (False, True):
         ref_module.train(mode)
@@ -225,10 +248,7 @@ def _agrees(module: nn.Module, packed: FuncPack, probe: torch.Tensor) -> bool:
         ok &= out.shape == (packed.k, *ref.shape) and bool(torch.allclose(out, ref.expand_as(out), rtol=1e-4, atol=1e-5))
     for name, buf in packed.buffers_of().items():  # undo what the train-mode probe did to the statistics
         buf.copy_(dict(module.named_buffers())[name].unsqueeze(0).expand_as(buf))
-    module.train(was_training)
-    packed.train(was_training)
-    torch.random.set_rng_state(rng)  # the run's random numbers start where they would have unpacked
     return ok
 
 
-__all__ = ["FuncPack", "PackedCNN", "PackedMLP", "PackedModel", "pack"]
+__all__ = ["FuncPack", "PackedCNN", "PackedMLP", "PackedModel", "pack", "try_pack"]

@@ -17,6 +17,10 @@ Adam family (Algorithm 2, torch's formula):  g ← g + λ_L2·θ;  θ ← (1 −
 with d_k = η_kλ_k for ``adamw`` (decoupled decay is multiplied by η_t, not α: the paper) and
 d_k = η_kα_kλ_k for ``adamw-torch`` (torch's lr-coupled form). t is the pack's step count: members
 never join a pack late, so they share it.
+
+``decay = "matrices"`` (:func:`trainers.optim.decays`): a (P,) mask over the flat row says which
+entries decay; the others get neither the decay factor nor the L2 term — θ·1 and g + 0·θ, the same
+numbers as the unpacked optimizer's ``"decay": False`` group with λ = 0.
 """
 
 from __future__ import annotations
@@ -44,7 +48,8 @@ class PackedOptimizer:
     """
 
     def __init__(self, optimizers: list[str], lr: torch.Tensor, *, momentum: float = 0.9,
-                 momentum_form: str = "paper", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+                 momentum_form: str = "paper", betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 decay_mask: torch.Tensor | None = None) -> None:
         families = {family(o) for o in optimizers}
         if len(families) != 1:
             raise ValueError(f"a pack's members must share an optimizer family; got {sorted(set(optimizers))}")
@@ -56,6 +61,8 @@ class PackedOptimizer:
         self.momentum, self.momentum_form = float(momentum), momentum_form
         self.beta1, self.beta2 = (float(b) for b in betas)
         self.eps = float(eps)
+        #: (1, P) bool, True where the flat row decays; None: every entry does (decay = "all")
+        self.decay_mask = None if decay_mask is None or bool(decay_mask.all()) else decay_mask.bool().view(1, -1)
         self.state: dict[str, torch.Tensor] = {}
         self.t = 0
 
@@ -70,9 +77,16 @@ class PackedOptimizer:
         """One update of ``flat`` (K, P) in place from ``flat.grad`` (which then holds g + λ_L2·θ)."""
         col = lambda v: v.to(flat.dtype).unsqueeze(1)  # noqa: E731 - (K,) float64 → (K, 1) in θ's dtype
         theta, g = flat, flat.grad
+        mask = None if self.decay_mask is None else self.decay_mask.to(flat.device)
+
+        def decayed(per_member: torch.Tensor, other: float) -> torch.Tensor:
+            """(K, 1) column, or (K, P) with ``other`` where the row does not decay."""
+            c = col(per_member)
+            return c if mask is None else torch.where(mask, c, torch.full_like(c, other))
+
         lr_t = self.lr * eta  # α_k·η_k(t), in float64 like torch's Python-float lr
         if bool(self.l2.any()):
-            g.addcmul_(theta, col(self.l2 * lam))  # g ← g + λ_L2·θ
+            g.addcmul_(theta, decayed(self.l2 * lam, 0.0))  # g ← g + λ_L2·θ
         self.t += 1
         if self.family == "sgd":
             decay = (1.0 - self.l2) * eta * lam  # η_k·λ_k for SGDW, 0 for SGD
@@ -85,12 +99,12 @@ class PackedOptimizer:
                 buf.add_(g)  # b ← β₁b + g
                 step = buf * col(lr_t)
             if bool(decay.any()):
-                theta.mul_(col(1.0 - decay))
+                theta.mul_(decayed(1.0 - decay, 1.0))
             theta.sub_(step)
             return
         decay = (1.0 - self.l2) * torch.where(self.lr_coupled.bool(), lr_t * lam, lr_t * (lam / self.lr))
         if bool(decay.any()):
-            theta.mul_(col(1.0 - decay))
+            theta.mul_(decayed(1.0 - decay, 1.0))
         m = self.state.setdefault("exp_avg", torch.zeros_like(theta))
         v = self.state.setdefault("exp_avg_sq", torch.zeros_like(theta))
         m.lerp_(g, 1.0 - self.beta1)

@@ -36,23 +36,25 @@ import torch
 import torch.nn.functional as F
 
 from trainers import data as data_mod
-from trainers import pack_models, pack_optim, schedules
+from trainers import metrics, pack_models, pack_optim, schedules
 from trainers.run import (
     CHECK_EVERY_GPU,
     EpochResult,
     RunConfig,
     build_model,
     chance_error,
-    divergence_bound,
+    eval_batch_size,
     period_end_epochs,
     resolve_device,
+    run_bound,
     run_data,
+    untrained,
     weight_decay_at,
 )
 
 #: What the members of one pack must share (everything else is per member).
 SHARED = ("dataset", "model", "batch_size", "seed", "device", "data_dir", "dtype", "validation", "momentum",
-          "momentum_form", "betas", "eps")
+          "momentum_form", "betas", "eps", "metric", "decay")
 
 
 def pack_key(config: RunConfig) -> tuple:
@@ -66,9 +68,13 @@ def _hashable(value):
 
 def packable(model: str) -> bool:
     """Whether ``model`` has a hand-stacked packed form (others are tried through torch.func)."""
-    from trainers import models
+    return model in ("mlp", "cnn")
 
-    return model in ("mlp", "cnn") and model in models.MODELS
+
+def metric_packs(metric: str) -> bool:
+    """Whether runs of ``metric`` can be packed: the built-in metrics (cross-entropy of the pack's
+    logits); a metric function runs unpacked."""
+    return metrics.has_classes(metric)
 
 
 @dataclass
@@ -138,28 +144,37 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
     configs = list(configs)
     check_pack(configs)
     first = configs[0]
+    if not metric_packs(first.metric):
+        raise ValueError(f"metric {first.metric!r} has no packed form here (a metric function); run it unpacked (pack = 1)")
     device = resolve_device(first.device)
     ds = run_data(first, device)
     module = build_model(first, ds, device)
+    amp = device.type == "cuda"
+    eval_batch = eval_batch_size(first)
+    loss_metric = not metrics.is_error(first.metric)
+    # a loss metric's chance: the untrained network's loss, the same for every member (shared weights)
+    untrained_test, untrained_val = untrained(module, ds, eval_batch, amp, None, first.metric) if loss_metric \
+        else (None, None)
     probe = ds.x_train[: min(8, ds.n_train)]
     model = pack_models.pack(module, len(configs), probe)
     if model is None:
         raise ValueError(f"model {first.model!r} has no packed form here; run it unpacked (pack = 1)")
     if state is not None:
         state.model = model
-    amp = device.type == "cuda"
     spe = data_mod.steps_per_epoch(ds.n_train, first.batch_size)
     tables, period_ends = _tables(configs, ds.n_train, spe)
     opt = pack_optim.PackedOptimizer(
         [c.optimizer for c in configs], torch.tensor([c.lr for c in configs], dtype=torch.float64),
         momentum=first.momentum, momentum_form=first.momentum_form, betas=tuple(first.betas), eps=first.eps,
+        decay_mask=model.decay_mask(first.decay).to(device),
     )
     alive = list(range(len(configs)))  # config index of every row of the pack
     if state is not None:
         state.members = alive
     generator = torch.Generator().manual_seed(first.seed)
     chance = chance_error(ds.num_classes)
-    bound = divergence_bound(ds.num_classes)
+    bound = run_bound(first, ds.num_classes, untrained_test)
+    nan = float("nan")
     check_every = 1 if device.type == "cpu" else CHECK_EVERY_GPU
     node, dev_name = socket.gethostname(), str(device)
     has_val = ds.x_val is not None
@@ -195,11 +210,12 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
             for r in rows:
                 t = min(at_step, int(tables.steps[r]) - 1)
                 results[alive[r]] = EpochResult(
-                    epoch=epoch, train_loss=float("nan"), train_error=chance, test_error=chance,
-                    test_loss=float("nan"), eta=float(tables.eta[r, t]), wd=float(tables.lam[r, t]),
-                    seconds=time.perf_counter() - start, diverged=True,
+                    epoch=epoch, train_loss=nan, train_error=chance, test_error=chance,
+                    test_loss=untrained_test if loss_metric else nan, eta=float(tables.eta[r, t]),
+                    wd=float(tables.lam[r, t]), seconds=time.perf_counter() - start, diverged=True,
                     period_end=epoch in period_ends[alive[r]], node=node, device=dev_name,
-                    val_error=chance if has_val else None, val_loss=float("nan") if has_val else None,
+                    val_error=chance if has_val else None,
+                    val_loss=(untrained_val if loss_metric else nan) if has_val else None,
                 )
             keep = [r for r in range(len(alive)) if r not in set(rows)]
             index = torch.tensor(keep, dtype=torch.long, device=device)
@@ -240,10 +256,9 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
             if rows:
                 retire(rows, step - 1)
         if alive:
-            eval_batch = max(first.batch_size, 512)
-            test_loss, test_error = _evaluate(model, ds.x_test, ds.y_test, eval_batch, amp)
+            test_loss, test_error, test_se = _evaluate(model, ds.x_test, ds.y_test, eval_batch, amp)
             if has_val:
-                val_loss, val_error = _evaluate(model, ds.x_val, ds.y_val, eval_batch, amp)
+                val_loss, val_error, _ = _evaluate(model, ds.x_val, ds.y_val, eval_batch, amp)
             last = step - 1
             for r, member in enumerate(alive):
                 results[member] = EpochResult(
@@ -253,6 +268,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
                     seconds=time.perf_counter() - start, period_end=epoch in period_ends[member],
                     node=node, device=dev_name,
                     val_error=float(val_error[r]) if has_val else None, val_loss=float(val_loss[r]) if has_val else None,
+                    test_se=float(test_se[r]) if loss_metric else None,
                 )
             done = [r for r, member in enumerate(alive) if configs[member].epochs == epoch]
             if done:
@@ -260,11 +276,12 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         yield dict(sorted(results.items()))
 
 
-def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-member (loss, error) on (x_all, y_all), as ``trainers.run._evaluate``."""
+def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
+    """Per-member (loss, error, standard error of the loss) on (x_all, y_all), as ``trainers.run.evaluate``."""
     model.eval()
     k = model.k
     loss_sum = torch.zeros(k, dtype=torch.float64, device=x_all.device)
+    square_sum = torch.zeros(k, dtype=torch.float64, device=x_all.device)
     wrong = torch.zeros(k, dtype=torch.long, device=x_all.device)
     n = 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
@@ -272,10 +289,14 @@ def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Te
             out = model(x)  # (K, N, C)
             out = out.float() if amp else out
             kk, m, c = out.shape
-            loss_sum += F.cross_entropy(out.reshape(kk * m, c), y.repeat(kk), reduction="none").view(kk, m).sum(1).double()
+            losses = metrics.cross_entropy_losses(out.reshape(kk * m, c), y.repeat(kk)).view(kk, m).double()
+            loss_sum += losses.sum(1)
+            square_sum += losses.square().sum(1)
             wrong += (out.argmax(-1) != y).sum(1)
             n += y.numel()
-    return (loss_sum / n).cpu(), (wrong.double() / n).cpu()
+    sums, squares = loss_sum.cpu(), square_sum.cpu()
+    se = [metrics.standard_error(float(a), float(b), n) for a, b in zip(sums, squares)]
+    return sums / n, (wrong.double() / n).cpu(), se
 
 
-__all__ = ["PackState", "SHARED", "check_pack", "pack_key", "packable", "train_pack"]
+__all__ = ["PackState", "SHARED", "check_pack", "metric_packs", "pack_key", "packable", "train_pack"]

@@ -6,6 +6,10 @@ Per batch t (fractional epoch e = t / batches-per-epoch):
     η_t = schedule.multiplier(e)                         (torch LambdaLR sets lr = α·η_t)
     λ   = λ_norm·√(b / (B·T_i))                          (T_i the current restart period, else the budget)
 and the optimizer (trainers.optim) applies the paper's update with α, λ and η_t.
+
+Model and data set are names or references (:mod:`trainers.registry`); what is minimised and
+reported as the run's value, and when a run counts as diverged, is the metric's
+(:mod:`trainers.metrics`); which parameters decay is ``decay`` (:func:`trainers.optim.decays`).
 """
 
 from __future__ import annotations
@@ -21,10 +25,10 @@ import torch
 import torch.nn.functional as F
 
 from trainers import data as data_mod
-from trainers import models, optim, schedules
+from trainers import metrics, models, optim, registry, schedules
+from trainers.metrics import DIVERGENCE_FACTOR
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
-DIVERGENCE_FACTOR = 100.0  # a batch loss above 100·ln(classes) (chance is ln(classes)) counts as diverged
 CHECK_EVERY_GPU = 25  # batches between divergence checks on a GPU (each check is a device sync)
 
 
@@ -32,8 +36,8 @@ CHECK_EVERY_GPU = 25  # batches between divergence checks on a GPU (each check i
 class RunConfig:
     """Everything one training run needs. Validated on construction (ValueError naming the field)."""
 
-    dataset: str = "digits"
-    model: str = "cnn"
+    dataset: str = "digits"  # a registered name or "package.module:function" (trainers.data.load)
+    model: str = "cnn"  # a registered name or "package.module:function" (trainers.models.build)
     optimizer: str = "adamw"
     lr: float = 1e-3  # α
     wd_norm: float = 0.025  # λ_norm
@@ -52,15 +56,18 @@ class RunConfig:
     compile: bool = False  # torch.compile the model (CUDA only)
     dtype: str = "float32"  # "float64" for exactness tests
     validation: float = 0.0  # fraction of the training set held out as a validation split (0: none)
+    metric: str = metrics.ERROR  # "error", "test_loss" or "package.module:function" (trainers.metrics)
+    decay: str = "all"  # which parameters decay: "all" or "matrices" (trainers.optim.decays)
 
     def __post_init__(self) -> None:
         def bad(name: str, msg: str):
             raise ValueError(f"{name}: {msg}")
 
-        if self.dataset not in data_mod.DATASETS:
-            bad("dataset", f"must be one of {', '.join(data_mod.DATASETS)}; got {self.dataset!r}")
-        if self.model not in models.MODELS:
-            bad("model", f"must be one of {', '.join(models.MODELS)}; got {self.model!r}")
+        registry.check("dataset", self.dataset)
+        registry.check("model", self.model)
+        metrics.check(self.metric)
+        if self.decay not in optim.DECAYS:
+            bad("decay", f"must be one of {', '.join(optim.DECAYS)}; got {self.decay!r}")
         if self.optimizer not in optim.OPTIMIZERS:
             bad("optimizer", f"must be one of {', '.join(optim.OPTIMIZERS)}; got {self.optimizer!r}")
         for name in ("lr", "wd_norm"):
@@ -95,12 +102,13 @@ class RunConfig:
 
 @dataclass
 class EpochResult:
-    """What a run reports at the end of each epoch. Errors are fractions in [0, 1]."""
+    """What a run reports at the end of each epoch. Errors are fractions in [0, 1] (None under a
+    metric function: no classes); losses are the metric's (mean cross-entropy by default)."""
 
     epoch: int
     train_loss: float
-    train_error: float
-    test_error: float
+    train_error: float | None
+    test_error: float | None
     test_loss: float
     eta: float  # η_t of the epoch's last step
     wd: float  # raw λ of the epoch's last step
@@ -111,6 +119,7 @@ class EpochResult:
     device: str = ""
     val_error: float | None = None  # on the validation split, when the run has one
     val_loss: float | None = None
+    test_se: float | None = None  # loss metrics: sd of the per-example test losses / √n_test
 
     def to_json(self) -> dict:
         """JSON-safe dict (non-finite floats become None)."""
@@ -160,7 +169,7 @@ class DatasetInfo:
 
 def dataset_info(config: RunConfig) -> DatasetInfo:
     """The :class:`DatasetInfo` of the run's data set: loaded when it is on this host (once per
-    process), else the published sizes of the file-based sets (a driver host need not hold them)."""
+    process), else the published sizes of Basin's file-based sets (a driver host need not hold them)."""
     try:
         ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation)
     except data_mod.DataError:
@@ -173,23 +182,63 @@ def dataset_info(config: RunConfig) -> DatasetInfo:
     return DatasetInfo(ds.n_train, int(ds.x_test.shape[0]), ds.num_classes, ds.input_shape, n_val)
 
 
-def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[float, float]:
-    """(mean cross-entropy, error) of ``model`` on (x_all, y_all): the test set or the validation split."""
+@dataclass(frozen=True)
+class Evaluation:
+    """A pass over the test set or the validation split: mean loss, error (None without classes),
+    and the standard error of the mean loss (sd of the per-example losses / √n)."""
+
+    loss: float
+    error: float | None
+    se: float
+
+
+def evaluate(model, x_all, y_all, batch_size: int, amp: bool, loss_fn=None, metric: str = metrics.ERROR) -> Evaluation:
+    """``model`` on (x_all, y_all) in eval mode: the test set or the validation split. ``loss_fn``
+    is the metric's function (None: cross-entropy of logits, with errors)."""
     model.eval()
-    loss_sum, wrong, n = 0.0, 0, 0
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x_all.device)
+    square_sum = torch.zeros((), dtype=torch.float64, device=x_all.device)
+    wrong, n = 0, 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         for x, y in data_mod.eval_batches(x_all, y_all, batch_size):
-            out = model(x)
-            out = out.float() if amp else out  # bf16 logits to float32; float64 runs stay float64
-            loss_sum += F.cross_entropy(out, y, reduction="sum").item()
-            wrong += (out.argmax(1) != y).sum().item()
-            n += y.numel()
-    return loss_sum / n, wrong / n
+            if loss_fn is None:
+                out = model(x)
+                out = out.float() if amp else out  # bf16 logits to float32; float64 runs stay float64
+                losses = metrics.cross_entropy_losses(out, y)
+                wrong += (out.argmax(1) != y).sum().item()
+            else:
+                losses = metrics.example_losses(loss_fn, model, x, y, metric)
+            loss_sum += losses.sum().double()
+            square_sum += losses.double().square().sum()
+            n += int(x.shape[0])
+    total, squares = loss_sum.item(), square_sum.item()
+    return Evaluation(total / n, wrong / n if loss_fn is None else None, metrics.standard_error(total, squares, n))
+
+
+def untrained(model, ds: data_mod.Dataset, batch_size: int, amp: bool, loss_fn, metric: str) -> tuple[float, float | None]:
+    """(test loss, validation loss or None) of the network as built: the chance level of a loss
+    metric. Leaves the global RNG and the model's mode as they were."""
+    state, was_training = torch.random.get_rng_state(), model.training
+    try:
+        test = evaluate(model, ds.x_test, ds.y_test, batch_size, amp, loss_fn, metric).loss
+        val = None if ds.x_val is None else evaluate(model, ds.x_val, ds.y_val, batch_size, amp, loss_fn, metric).loss
+    finally:
+        torch.random.set_rng_state(state)
+        model.train(was_training)
+    return test, val
 
 
 def divergence_bound(num_classes: int) -> float:
-    """A batch loss above DIVERGENCE_FACTOR·ln(C) (chance is ln C) counts as diverged."""
+    """A batch loss above DIVERGENCE_FACTOR·ln(C) (chance is ln C) counts as diverged (error metric)."""
     return DIVERGENCE_FACTOR * math.log(num_classes)
+
+
+def run_bound(config: RunConfig, num_classes: int, untrained_loss: float | None) -> float:
+    """The divergence bound of a run: DIVERGENCE_FACTOR·ln C under the error metric, else
+    DIVERGENCE_FACTOR·|untrained loss| (:func:`trainers.metrics.loss_bound`)."""
+    if metrics.is_error(config.metric):
+        return divergence_bound(num_classes)
+    return metrics.loss_bound(untrained_loss)
 
 
 def period_end_epochs(schedule: schedules.Schedule) -> set[int]:
@@ -214,6 +263,10 @@ def build_model(config: RunConfig, ds: data_mod.Dataset, device: torch.device) -
     return models.build(config.model, ds.input_shape, ds.num_classes).to(device=device, dtype=DTYPES[config.dtype])
 
 
+def eval_batch_size(config: RunConfig) -> int:
+    return max(config.batch_size, 512)
+
+
 @dataclass
 class RunState:
     """What a finished run leaves behind for its caller (tests compare parameters through it)."""
@@ -224,8 +277,9 @@ class RunState:
 def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochResult]:
     """Run ``config`` and yield one :class:`EpochResult` per epoch.
 
-    A run whose batch loss turns non-finite or exceeds DIVERGENCE_FACTOR·ln(classes) stops at
-    once: its last result has ``diverged=True`` and chance-level test error 1 − 1/classes.
+    A run whose batch loss turns non-finite or exceeds its divergence bound (:func:`run_bound`)
+    stops at once: its last result has ``diverged=True`` and the chance level as its value —
+    chance error 1 − 1/classes, or the untrained network's loss under a loss metric.
     Deterministic on CPU given ``config.seed`` (initialisation, data order and augmentation).
     ``state``, when given, receives the trained model.
 
@@ -251,13 +305,18 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
 
     opt = optim.build(
         config.optimizer, model.parameters(), lr=config.lr, weight_decay=wd_at(0.0), momentum=config.momentum,
-        betas=tuple(config.betas), eps=config.eps, momentum_form=config.momentum_form,
+        betas=tuple(config.betas), eps=config.eps, momentum_form=config.momentum_form, decay=config.decay,
     )
     sched = schedules.torch_scheduler(opt, schedule, spe)
     group = opt.param_groups[0]
     generator = torch.Generator().manual_seed(config.seed)
-    chance = chance_error(ds.num_classes)
-    bound = divergence_bound(ds.num_classes)
+    loss_fn = metrics.loss_function(config.metric)  # None: cross-entropy of logits
+    eval_batch = eval_batch_size(config)
+    loss_metric = not metrics.is_error(config.metric)
+    untrained_test, untrained_val = (untrained(forward, ds, eval_batch, amp, loss_fn, config.metric) if loss_metric
+                                     else (None, None))
+    error_chance = chance_error(ds.num_classes) if loss_fn is None else None
+    bound = run_bound(config, ds.num_classes, untrained_test)
     node, dev_name = socket.gethostname(), str(device)
 
     start = time.perf_counter()
@@ -271,12 +330,15 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
         eta = lam = 0.0
         for x, y in data_mod.train_batches(ds, config.batch_size, generator):
             lam = wd_at(step / spe)
-            for g in opt.param_groups:  # λ follows the restart period (normalised weight decay)
-                g["weight_decay"] = lam
+            optim.set_weight_decay(opt, lam)  # λ follows the restart period (normalised weight decay)
             eta = optim.schedule_multiplier(group)
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-                out = forward(x)
-            loss = F.cross_entropy(out.float() if amp else out, y)
+                if loss_fn is None:
+                    out = forward(x)
+                else:
+                    loss = metrics.example_losses(loss_fn, forward, x, y, config.metric).mean()
+            if loss_fn is None:
+                loss = F.cross_entropy(out.float() if amp else out, y)
             # On the CPU every batch is checked (free); on a GPU every CHECK_EVERY_GPU batches, since
             # .item() waits for the device. A NaN reached in between shows in the running sum.
             if device.type == "cpu" or step % CHECK_EVERY_GPU == 0:
@@ -289,27 +351,32 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
             opt.step()
             sched.step()
             step += 1
-            loss_sum += loss.detach() * y.numel()
-            wrong += (out.detach().argmax(1) != y).sum()
-            seen += y.numel()
+            n = int(x.shape[0])
+            loss_sum += loss.detach() * n
+            if loss_fn is None:
+                wrong += (out.detach().argmax(1) != y).sum()
+            seen += n
         if not diverged and (not torch.isfinite(loss_sum).item()
                              or not all(torch.isfinite(p).all() for p in model.parameters())):
             diverged = True
         has_val = ds.x_val is not None
         if diverged:
+            nan = float("nan")
             yield EpochResult(
-                epoch=epoch, train_loss=float("nan"), train_error=chance, test_error=chance, test_loss=float("nan"),
-                eta=eta, wd=lam, seconds=time.perf_counter() - start, diverged=True,
-                period_end=epoch in period_ends, node=node, device=dev_name,
-                val_error=chance if has_val else None, val_loss=float("nan") if has_val else None,
+                epoch=epoch, train_loss=nan, train_error=error_chance, test_error=error_chance,
+                test_loss=untrained_test if loss_metric else nan, eta=eta, wd=lam,
+                seconds=time.perf_counter() - start, diverged=True, period_end=epoch in period_ends, node=node,
+                device=dev_name, val_error=error_chance if has_val else None,
+                val_loss=(untrained_val if loss_metric else nan) if has_val else None,
             )
             return
-        eval_batch = max(config.batch_size, 512)
-        test_loss, test_error = _evaluate(forward, ds.x_test, ds.y_test, eval_batch, amp)
-        val_loss, val_error = _evaluate(forward, ds.x_val, ds.y_val, eval_batch, amp) if has_val else (None, None)
+        test = evaluate(forward, ds.x_test, ds.y_test, eval_batch, amp, loss_fn, config.metric)
+        val = evaluate(forward, ds.x_val, ds.y_val, eval_batch, amp, loss_fn, config.metric) if has_val else None
         yield EpochResult(
-            epoch=epoch, train_loss=loss_sum.item() / seen, train_error=wrong.item() / seen,
-            test_error=test_error, test_loss=test_loss, eta=eta, wd=lam,
+            epoch=epoch, train_loss=loss_sum.item() / seen,
+            train_error=wrong.item() / seen if loss_fn is None else None,
+            test_error=test.error, test_loss=test.loss, eta=eta, wd=lam,
             seconds=time.perf_counter() - start, period_end=epoch in period_ends, node=node, device=dev_name,
-            val_error=val_error, val_loss=val_loss,
+            val_error=val.error if val else None, val_loss=val.loss if val else None,
+            test_se=test.se if loss_metric else None,
         )

@@ -24,6 +24,9 @@ def register(subparsers) -> None:
     p.add_argument("--limit", type=int, default=None, help="run at most N of the missing points (then stop)")
     p.add_argument("--pack", type=_pack, default=None, metavar="N|auto",
                    help="grid points trained together per Ray trial (default: the spec's pack, else auto; 1 = unpacked)")
+    p.add_argument("--code", default=None, metavar="DIR",
+                   help="folder of your model/data-set code, imported here and shipped to every Ray worker "
+                        "(default: the spec's code)")
     p.add_argument("--verbose", action="store_true", help="show Ray's and Tune's own output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -41,9 +44,15 @@ def _pack(text: str) -> int | str:
     return value
 
 
-def describe(spec, pack: int | str | None = None) -> str:
+def describe(spec, prepared, pack: int | str | None = None) -> str:
     points = spec.points()
+    checked = prepared.checked
     lines = [f"sweep {spec.name}: {len(points)} grid points on {spec.dataset} with {spec.model} (batch {spec.batch_size})"]
+    size = f"{checked.n_params:,} parameters, " if checked.n_params is not None else ""
+    chance = "unknown here" if checked.chance is None else f"{checked.chance:.4g}"
+    lines.append(f"  metric {spec.metric} (chance {chance}), decay {spec.decay}; {size}data set B = "
+                 f"{checked.info.n_train}, n_test = {checked.info.n_test}, {checked.info.num_classes} classes"
+                 + (f"; code {prepared.code} shipped to the workers" if prepared.code else ""))
     for opt_name in spec.optimizers:
         lrs, wds = spec.lr_values(opt_name), spec.wd_norm_values(opt_name)
         for sched in spec.schedules:
@@ -60,7 +69,8 @@ def describe(spec, pack: int | str | None = None) -> str:
     pack = spec.pack if pack is None else pack
     slots = spec.max_concurrent_trials or max(1, int((os.cpu_count() or 1) // spec.resources.cpus))
     device = "auto" if spec.resources.gpus > 0 else "cpu"
-    lines.append(packs.describe(packs.plan(spec, points, pack=pack, slots=slots, device=device), spec, pack)
+    planned = packs.plan(spec, points, pack=pack, slots=slots, device=device, checked=checked)
+    lines.append(packs.describe(planned, spec, pack, checked)
                  + f"; as if on this machine's {slots} trial slot(s) and with nothing recorded yet")
     return "\n".join(lines)
 
@@ -74,8 +84,15 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         print("basin sweep: error: --limit must be >= 1", file=sys.stderr)
         return 2
+    from study.preflight import prepare
+
+    try:  # the user's code checked before anything is written or started
+        prepared = prepare(spec, args.code)
+    except SpecError as exc:
+        print(f"basin sweep: error: {args.spec}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     if args.dry_run:
-        print(describe(spec, args.pack))
+        print(describe(spec, prepared, args.pack))
         return 0
 
     from storage.connect import default_url, safe_url
@@ -86,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     url = args.storage or default_url()
     try:
         summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
-                            quiet=args.quiet, limit=args.limit, pack=args.pack)
+                            quiet=args.quiet, limit=args.limit, pack=args.pack, prepared=prepared)
     except (SpecError, StorageError, DataError) as exc:  # a bad spec, a storage it cannot use, data it cannot load
         print(f"basin sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import sys
 
 import dataclasses
 
-from trainers import data, models, optim, schedules
+from trainers import check, data, models, optim, registry, schedules
 from trainers.run import RunConfig, resolve_device, train
 
 #: The defaults of every option: RunConfig's own (one source for `basin train`, the spec and the API).
@@ -23,8 +23,15 @@ def register(subparsers) -> None:
         description="Train one configuration. With --json, stdout holds one JSON object per epoch and nothing else.",
     )
     d = DEFAULTS
-    p.add_argument("--dataset", default=d["dataset"], choices=data.DATASETS)
-    p.add_argument("--model", default=d["model"], choices=models.MODELS)
+    p.add_argument("--dataset", default=d["dataset"],
+                   help=f"a registered name ({', '.join(data.DATASETS)}, or an installed package's) or package.module:function")
+    p.add_argument("--model", default=d["model"],
+                   help=f"a registered name ({', '.join(models.MODELS)}, or an installed package's) or package.module:function")
+    p.add_argument("--metric", default=d["metric"],
+                   help="error (default), test_loss, or a loss function package.module:function(model, batch) -> per-example losses")
+    p.add_argument("--decay", default=d["decay"], choices=optim.DECAYS,
+                   help="which parameters decay: all (the paper) or matrices (not biases or norm weights)")
+    p.add_argument("--code", default=None, metavar="DIR", help="folder to import your model/data-set code from")
     p.add_argument("--optimizer", default=d["optimizer"], choices=optim.OPTIMIZERS)
     p.add_argument("--lr", type=float, default=d["lr"], help="initial learning rate α")
     p.add_argument("--wd-norm", type=float, default=d["wd_norm"], help="normalised weight decay λ_norm")
@@ -61,9 +68,13 @@ def run(args: argparse.Namespace) -> int:
             schedule=args.schedule, schedule_params=schedule_params(args), epochs=args.epochs,
             batch_size=args.batch_size, seed=args.seed, device=args.device, data_dir=args.data_dir,
             download=args.download, momentum=args.momentum, momentum_form=args.momentum_form, compile=args.compile,
-            validation=args.validation,
+            validation=args.validation, metric=args.metric, decay=args.decay,
         )
         resolve_device(config.device)  # a device this machine lacks: one line now, not a traceback mid-run
+        if args.code is not None:
+            registry.add_code(args.code, "--code")
+        if not check.builtin(config):  # the user's code: imports, loads, one forward/backward pass first
+            check.check_run(config)
     except ValueError as exc:
         print(f"basin train: error: {exc}", file=sys.stderr)
         return 2
@@ -75,10 +86,14 @@ def run(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(result.to_json()), flush=True)
             else:
-                line = (
-                    f"epoch {result.epoch:>3}  train loss {result.train_loss:.4f}  train err {result.train_error:.4f}  "
-                    f"test err {result.test_error:.4f}"
-                    + (f"  val err {result.val_error:.4f}" if result.val_error is not None else "")
+                line = f"epoch {result.epoch:>3}  train loss {result.train_loss:.4f}"
+                if result.test_error is not None:
+                    line += f"  train err {result.train_error:.4f}  test err {result.test_error:.4f}"
+                if config.metric != "error":
+                    se = f" ± {result.test_se:.4f}" if result.test_se is not None else ""
+                    line += f"  test loss {result.test_loss:.4f}{se}"
+                line += (
+                    (f"  val err {result.val_error:.4f}" if result.val_error is not None else "")
                     + f"  η {result.eta:.4f}  λ {result.wd:.3g}  {result.seconds:.1f}s"
                     + ("  DIVERGED" if result.diverged else "")
                     + ("  (end of period: recommended)" if result.period_end else "")
