@@ -36,7 +36,7 @@ from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 FIT_TRAIN_ERROR = 0.02
 
 #: Attrs every evidence read decodes: divergence (fixed values), raw λ, the validation value.
-EVIDENCE_ATTRS = ("diverged", "wd", "val_value")
+EVIDENCE_ATTRS = ("diverged", "wd", "val_value", "value_se")
 
 
 def _read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None):

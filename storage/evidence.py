@@ -17,6 +17,8 @@ panels to be compared) and a numpy Generator (or an int seed).
 Noise model (two sources)
 -------------------------
 *Test set.* A value e measured on n_test examples is a proportion: n_test·e ~ Binomial(n_test, p).
+(For a loss metric — a mean loss, not a proportion — the Panel carries each value's standard error
+``se`` and the test stage adds Normal(0, se²) instead.)
 The bootstrap redraws it as Binomial(n_test, p̃)/n_test. ``fixed`` values carry no test noise (with
 one seed, a diverged cell's interval is the point 1 − 1/C: it is not a measurement).
 Floor: p̃ is clipped to [½/(n_test+1), 1 − ½/(n_test+1)] (Jeffreys' ½-count), which changes only
@@ -210,6 +212,9 @@ class Panel:
     wd_norms: np.ndarray
     seeds: tuple[int, ...]
     budget: int | None = None
+    #: for a loss metric (not a proportion): each value's test-set standard error, same shape as E;
+    #: the test stage then adds Normal(0, se²) instead of the binomial redraw
+    se: np.ndarray | None = None
 
     def __post_init__(self):
         E = np.atleast_2d(np.asarray(self.E, float))
@@ -224,6 +229,9 @@ class Panel:
             raise ValueError(f"n_test must be a positive count or None, not {self.n_test}")
         for name, value in (("E", E), ("fixed", fixed), ("alphas", alphas), ("wd_norms", wds), ("seeds", seeds)):
             object.__setattr__(self, name, value)
+        if self.se is not None:
+            se = np.broadcast_to(np.asarray(self.se, float), E.shape)
+            object.__setattr__(self, "se", np.where(np.isfinite(se), se, 0.0))
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -247,7 +255,7 @@ def noise_sources(panel: Panel) -> tuple[str, ...]:
     """Which noise sources the intervals of ``panel`` include: "test set", "seeds"."""
     measured = np.isfinite(panel.E) & ~panel.fixed
     out = []
-    if panel.n_test is not None and measured.any():
+    if (panel.n_test is not None or panel.se is not None) and measured.any():
         out.append(TEST_SET)
     if (panel.n_seeds >= 2).any():
         out.append(SEEDS)
@@ -339,7 +347,7 @@ def expansion(k: np.ndarray, level: float = DEFAULT_LEVEL, expand: str = "t") ->
 
 
 def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: float = DEFAULT_LEVEL,
-              expand: str = "t") -> tuple[np.ndarray, np.ndarray]:
+              expand: str = "t", se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(ē, g) per cell: the seed stage maps a chosen value e_s to ē + g·(e_s − ē).
 
     g makes the draws' variance of the cell mean max(f²·s², v̂)/k: with τ² = max(f²·s², v̂),
@@ -351,7 +359,9 @@ def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: fl
     dev = np.where(finite, E - centre[:, None], 0.0)
     s2 = np.where(k >= 2, (dev**2).sum(1) / np.maximum(k - 1, 1), 0.0)
     binom = np.zeros(len(E))
-    if n_test is not None and n_test > 1:
+    if se is not None:  # a loss: the test stage's variance is each value's se²
+        binom = np.where(finite & ~fixed, se**2, 0.0).sum(1) / np.maximum(k, 1)
+    elif n_test is not None and n_test > 1:
         binom = np.where(finite & ~fixed, E * (1 - E), 0.0).sum(1) / np.maximum(k, 1) / (n_test - 1)
     excess = np.maximum(expansion(k, level, expand) ** 2 * s2 - binom, 0.0)
     ratio = np.divide(excess, s2, out=np.zeros_like(s2), where=s2 > 0)
@@ -369,7 +379,7 @@ def _own_columns(E: np.ndarray, cells: np.ndarray, K: int, rng: np.random.Genera
 
 
 def value_draws(E: np.ndarray, fixed: np.ndarray, n_test: int | None, columns: np.ndarray, rng: Rng = None, *,
-                level: float = DEFAULT_LEVEL, expand: str = "t") -> np.ndarray:
+                level: float = DEFAULT_LEVEL, expand: str = "t", se: np.ndarray | None = None) -> np.ndarray:
     """Per-seed bootstrap values (n_boot, n_cells, K): slot j of draw b is the chosen label columns[b, j].
 
     NaN where the cell lacks that label (or, after the own-seed fallback, for unused slots).
@@ -388,9 +398,13 @@ def value_draws(E: np.ndarray, fixed: np.ndarray, n_test: int | None, columns: n
         safe = np.where(cols >= 0, cols, 0)
         vals = np.where(cols >= 0, E[cell, safe], np.nan)
     fix = (cols >= 0) & fixed[cell, safe]
-    centre, gain = seed_gain(E, fixed, n_test, level=level, expand=expand)
+    centre, gain = seed_gain(E, fixed, n_test, level=level, expand=expand, se=se)
     x = centre[None, :, None] + gain[None, :, None] * (vals - centre[None, :, None])
     measured = np.isfinite(x) & ~fix
+    if se is not None:  # a loss metric: Normal test noise of the chosen value's own standard error
+        sd = np.where(cols >= 0, np.asarray(se, float)[cell, safe], 0.0)
+        x[measured] += gen.normal(0.0, 1.0, int(measured.sum())) * sd[measured]
+        return x
     if n_test is not None:
         floor = 0.5 / (n_test + 1)
         x[measured] = gen.binomial(n_test, np.clip(x[measured], floor, 1 - floor)) / n_test
@@ -398,16 +412,16 @@ def value_draws(E: np.ndarray, fixed: np.ndarray, n_test: int | None, columns: n
 
 
 def cell_mean_draws(E: np.ndarray, fixed: np.ndarray, n_test: int | None, columns: np.ndarray, rng: Rng = None, *,
-                    level: float = DEFAULT_LEVEL, expand: str = "t") -> np.ndarray:
+                    level: float = DEFAULT_LEVEL, expand: str = "t", se: np.ndarray | None = None) -> np.ndarray:
     """Bootstrap cell means (n_boot, n_cells): the mean of each cell's chosen seeds after both stages."""
-    return _nanmean(value_draws(E, fixed, n_test, columns, rng, level=level, expand=expand), -1)
+    return _nanmean(value_draws(E, fixed, n_test, columns, rng, level=level, expand=expand, se=se), -1)
 
 
 def panel_draws(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL,
                 expand: str = "t") -> np.ndarray:
     """:func:`cell_mean_draws` of a panel with the shared seed draw."""
     return cell_mean_draws(panel.E, panel.fixed, panel.n_test, seeds.columns(panel.seeds), rng, level=level,
-                           expand=expand)
+                           expand=expand, se=panel.se)
 
 
 # ─── Cells: intervals, P(best), plausible optima ─────────────────────────────────────────────────
@@ -816,7 +830,7 @@ def best_error(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, method: str |
     # shift (the draw's selection picks its own luckiest cell, reported on its unluckiest seed): measured
     # coverage of the cross-fitted error with "t" 0.75 (3 seeds) and 0.00 (2 seeds); with "variance"
     # 0.99–1.00 (conservative: the reselection adds spread), see tests/storage/test_evidence.py.
-    draw = lambda p: value_draws(p.E, p.fixed, p.n_test, cols, gen, level=level, expand=EXPAND_LAND)
+    draw = lambda p: value_draws(p.E, p.fixed, p.n_test, cols, gen, level=level, expand=EXPAND_LAND, se=p.se)
     Vd = draw(validation_panel) if method == "validation" else None
     point = _select(method, panel.E, np.asarray(panel.seeds), None if Vd is None else validation_panel.E)
     boot = _select(method, draw(panel), seeds.chosen, Vd).error

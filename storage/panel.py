@@ -30,6 +30,7 @@ import pandas as pd
 
 from storage import analysis, evidence
 from storage.basin_shape import DEFAULT_TOL, Coupling, panel_coupling
+from storage.schema import is_error_metric
 
 #: Columns ``answer`` adds to a heatmap grid.
 EVIDENCE_COLUMNS = ["error_lo", "error_hi", "p_best", "plausible"]
@@ -54,12 +55,13 @@ def seed_draws_for(effective: pd.DataFrame, n_boot: int = evidence.DEFAULT_BOOT)
 
 
 def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chance: float | None,
-             labels: list[int], budget: int, value: str = "value") -> evidence.Panel:
+             labels: list[int], budget: int, value: str = "value", loss: bool = False) -> evidence.Panel:
     """The evidence Panel of one (study, budget): E (nα·nλ, seeds) of ``value`` over the grid axes."""
     a_keys = np.unique(analysis.grid_key(pd.Series(lrs, dtype=float)))
     w_keys = np.unique(analysis.grid_key(pd.Series(wd_norms, dtype=float)))
     E = np.full((a_keys.size * w_keys.size, len(labels)), np.nan)
     fixed = np.zeros(E.shape, bool)
+    se = np.full(E.shape, np.nan) if loss else None
     done = effective[effective["state"].eq("COMPLETE")]
     if len(done):
         ia = np.searchsorted(a_keys, analysis.grid_key(done["lr"]))
@@ -70,7 +72,11 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
         E[rows, js] = done[value].to_numpy(float)
         if "diverged" in done:
             fixed[rows, js] = done["diverged"].fillna(False).to_numpy(bool)
+        if loss and "value_se" in done:
+            se[rows, js] = done["value_se"].to_numpy(float)
     n = int(n_test) if n_test is not None and pd.notna(n_test) and int(n_test) > 0 else None
+    if loss:  # a loss is no proportion: its test noise is each value's recorded standard error
+        return evidence.Panel(E, fixed, None, a_keys, w_keys, tuple(labels), budget=int(budget), se=se)
     return evidence.Panel(E, fixed, n, a_keys, w_keys, tuple(labels), budget=int(budget))
 
 
@@ -81,7 +87,8 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
     gen = np.random.default_rng(rng)
     budget = int(effective["budget"].iloc[0])
     labels = [int(s) for s in seeds.labels]
-    kw = dict(n_test=meta.get("n_test"), chance=meta.get("chance"), labels=labels, budget=budget)
+    kw = dict(n_test=meta.get("n_test"), chance=meta.get("chance"), labels=labels, budget=budget,
+              loss=not is_error_metric(meta.get("metric") if isinstance(meta.get("metric"), str) else None))
     panel = to_panel(effective, lrs, wd_norms, **kw)
     val_panel = None
     if "val_value" in effective and effective["val_value"].notna().any():

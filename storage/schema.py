@@ -91,13 +91,14 @@ OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
     "val_loss": list,
     "val_value": (int, float),  # the validation metric of the recommended epoch: what selection uses
     "test_se": list,  # loss metrics, per epoch: sd of the per-example test losses / √n_test (the mean's noise)
+    "value_se": (int, float),  # loss metrics: test_se of the recommended epoch (the value's noise)
 }
 
 #: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
 FRAME_ATTRS = ("diverged", "wd", "seconds", "node", "error")
 #: Every scalar attr Basin records: what exports carry.
 SCALAR_ATTRS = (*FRAME_ATTRS, "device", "code_version", "recommended_epoch", "node_id", "worker_pid", "pack",
-                "pack_size", "claimed_by", "val_value")
+                "pack_size", "claimed_by", "val_value", "value_se")
 
 _SIGNIFICANT_DIGITS = 12
 
@@ -195,6 +196,7 @@ def trial_record(epochs: Sequence[Mapping[str, Any]], metric: str = ERROR_METRIC
                           val_value=next(r[val_key] for r in epochs if int(r["epoch"]) == recommended))
     if not is_error_metric(metric):  # the test-set noise of a loss, which no binomial gives
         user_attrs["test_se"] = [r.get("test_se") for r in epochs]
+        user_attrs["value_se"] = next(r.get("test_se") for r in epochs if int(r["epoch"]) == recommended)
     user_attrs.update(
         diverged=diverged, wd=epochs[0]["wd"], seconds=last["seconds"], node=last.get("node", ""),
         device=last.get("device", ""), restart_epochs=ends, recommended_epoch=recommended,

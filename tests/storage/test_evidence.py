@@ -470,3 +470,17 @@ def test_cross_fit_with_one_seed_says_why_it_has_no_error():
     P = panel(measure(np.full(64, 0.05), 1, rng))
     be = ev.best_error(P, ev.seed_draws([0], 100, rng), rng, method="cross_fit")
     assert be.error is None and be.ci is None and any("≥ 2 seeds" in n for n in be.notes)
+
+
+def test_a_loss_metric_gets_normal_test_noise_from_its_standard_errors():
+    """A loss is no proportion: with ``se`` the test stage is Normal(0, se²); nominal 95% covers ~95%."""
+    rng = np.random.default_rng(90)
+    truth, se = 1.5, 0.03
+    covered = []
+    for _ in range(300):
+        E = truth + rng.normal(0, se, (4, 1))
+        P = ev.Panel(E, np.zeros_like(E, bool), None, [1.0, 2.0], [1.0, 2.0], (0,), se=np.full_like(E, se))
+        ce = ev.cell_evidence(P, ev.seed_draws([0], 400, rng), rng)
+        covered.append(ce.lo[0] <= truth <= ce.hi[0])
+        assert ce.sources == ("test set",) and ce.hi[0] > 1  # not clipped to [0, 1]
+    assert 0.9 <= np.mean(covered) <= 0.99
