@@ -36,7 +36,7 @@ def test_the_example_sweeps_end_to_end_on_local_ray_into_sqlite(tmp_path):
     dry = subprocess.run([BASIN, "sweep", str(EXAMPLE), "--dry-run"], **run)
     assert dry.returncode == 0, dry.stderr
     assert "metric error (chance 0.75), decay matrices; 35,140 parameters" in dry.stdout, dry.stdout
-    assert "packs: 4 trials of 8 points (auto: cap 16 on CPU, torch.func (FuncPack" in dry.stdout, dry.stdout
+    assert "packs: 4 trials of 8 points (auto: cap 8 on CPU, torch.func (FuncPack" in dry.stdout, dry.stdout
     out = subprocess.run([BASIN, "sweep", str(EXAMPLE), "--storage", url, "--quiet"], **run)
     assert out.returncode == 0, out.stderr
     assert "ran 32 points in 4 packs (0 were already complete), 0 failed, 0 diverged" in out.stdout, out.stdout
