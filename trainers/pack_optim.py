@@ -55,9 +55,11 @@ class PackedOptimizer:
             raise ValueError(f"a pack's members must share an optimizer family; got {sorted(set(optimizers))}")
         self.family = families.pop()
         self.optimizers = list(optimizers)
+        device = lr.device
         self.lr = lr.to(torch.float64)
-        self.l2 = torch.tensor([o in ("sgd", "adam") for o in optimizers], dtype=torch.float64)
-        self.lr_coupled = torch.tensor([o == "adamw-torch" for o in optimizers], dtype=torch.float64)
+        self.l2 = torch.tensor([o in ("sgd", "adam") for o in optimizers], dtype=torch.float64, device=device)
+        self.lr_coupled = torch.tensor([o == "adamw-torch" for o in optimizers], dtype=torch.float64, device=device)
+        self._flags()
         self.momentum, self.momentum_form = float(momentum), momentum_form
         self.beta1, self.beta2 = (float(b) for b in betas)
         self.eps = float(eps)
@@ -66,11 +68,18 @@ class PackedOptimizer:
         self.state: dict[str, torch.Tensor] = {}
         self.t = 0
 
+    def _flags(self) -> None:
+        """Which update terms any member needs, as Python bools (no device sync per step)."""
+        self.any_l2 = any(o in ("sgd", "adam") for o in self.optimizers)
+        self.any_decoupled = any(o not in ("sgd", "adam") for o in self.optimizers)
+
     def select(self, keep: torch.Tensor) -> None:
+        keep = keep.to(self.lr.device)
         for name in ("lr", "l2", "lr_coupled"):
             setattr(self, name, getattr(self, name)[keep])
         self.optimizers = [self.optimizers[i] for i in keep.tolist()]
         self.state = {name: value[keep] for name, value in self.state.items()}
+        self._flags()
 
     @torch.no_grad()
     def step(self, flat: torch.Tensor, eta: torch.Tensor, lam: torch.Tensor) -> None:
@@ -103,7 +112,7 @@ class PackedOptimizer:
             theta.sub_(step)
             return
         decay = (1.0 - self.l2) * torch.where(self.lr_coupled.bool(), lr_t * lam, lr_t * (lam / self.lr))
-        if bool(decay.any()):
+        if self.any_decoupled:
             theta.mul_(decayed(1.0 - decay, 1.0))
         m = self.state.setdefault("exp_avg", torch.zeros_like(theta))
         v = self.state.setdefault("exp_avg_sq", torch.zeros_like(theta))

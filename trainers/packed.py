@@ -97,10 +97,6 @@ class _Tables:
     lam: torch.Tensor  # (K, S) float64
     steps: torch.Tensor  # (K,) number of steps of each member's budget
 
-    def select(self, keep: torch.Tensor) -> "_Tables":
-        return _Tables(self.eta[keep], self.lam[keep], self.steps[keep])
-
-
 def _tables(configs: Sequence[RunConfig], n_train: int, spe: int) -> tuple[_Tables, list[set[int]]]:
     """η and λ of every member at every step t (fractional epoch t/spe), as ``train()`` computes
     them, computed once per distinct (schedule, its parameters, budget)."""
@@ -163,8 +159,9 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         state.model = model
     spe = data_mod.steps_per_epoch(ds.n_train, first.batch_size)
     tables, period_ends = _tables(configs, ds.n_train, spe)
+    tables = _Tables(tables.eta.to(device), tables.lam.to(device), tables.steps)  # indexed every step: keep on device
     opt = pack_optim.PackedOptimizer(
-        [c.optimizer for c in configs], torch.tensor([c.lr for c in configs], dtype=torch.float64),
+        [c.optimizer for c in configs], torch.tensor([c.lr for c in configs], dtype=torch.float64, device=device),
         momentum=first.momentum, momentum_form=first.momentum_form, betas=tuple(first.betas), eps=first.eps,
         decay_mask=model.decay_mask(first.decay).to(device),
     )
@@ -184,10 +181,10 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         if state is not None:
             for r in set(range(len(alive))) - set(keep):
                 state.final[alive[r]] = model.member_state_dict(r)
-        index = torch.tensor(keep, dtype=torch.long)
-        model.select(index.to(device))
+        index = torch.tensor(keep, dtype=torch.long, device=device)
+        model.select(index)
         opt.select(index)
-        tables = tables.select(index)
+        tables = _Tables(tables.eta[index], tables.lam[index], tables.steps[index.cpu()])  # members on their rows
         alive[:] = [alive[i] for i in keep]
 
     start = time.perf_counter()
@@ -244,7 +241,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
                     break
                 losses = losses[torch.tensor([r for r in range(k) if r not in set(rows)], device=device)]
                 logits = logits[torch.tensor([r for r in range(k) if r not in set(rows)], device=device)]
-            opt.step(model.flat, tables.eta[:, step].to(device), tables.lam[:, step].to(device))
+            opt.step(model.flat, tables.eta[:, step], tables.lam[:, step])
             model.step_batch_counters()
             step += 1
             loss_sum += losses.detach() * y.numel()
@@ -260,11 +257,13 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
             if has_val:
                 val_loss, val_error, _ = _evaluate(model, ds.x_val, ds.y_val, eval_batch, amp)
             last = step - 1
+            sums, misses = loss_sum.cpu(), wrong.cpu()  # one transfer, not one per member
+            etas, lams = tables.eta[:, last].cpu(), tables.lam[:, last].cpu()
             for r, member in enumerate(alive):
                 results[member] = EpochResult(
-                    epoch=epoch, train_loss=float(loss_sum[r]) / seen, train_error=int(wrong[r]) / seen,
+                    epoch=epoch, train_loss=float(sums[r]) / seen, train_error=int(misses[r]) / seen,
                     test_error=float(test_error[r]), test_loss=float(test_loss[r]),
-                    eta=float(tables.eta[r, last]), wd=float(tables.lam[r, last]),
+                    eta=float(etas[r]), wd=float(lams[r]),
                     seconds=time.perf_counter() - start, period_end=epoch in period_ends[member],
                     node=node, device=dev_name,
                     val_error=float(val_error[r]) if has_val else None, val_loss=float(val_loss[r]) if has_val else None,
