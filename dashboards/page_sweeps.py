@@ -36,6 +36,8 @@ def _sweep_card(sp: storage.SweepProgress) -> html.Section:
     status, kind = _status(sp)
     first = sp.studies[0] if sp.studies else None
     what = " / ".join(x for x in (first.dataset, first.model) if x) if first else ""
+    if first is not None:  # what was swept: a user can compare decay = all against matrices, error against loss
+        what += f" · metric {first.metric} · decay {first.decay}"
     links = html.Span([dcc.Link(label, href=path + encode({"sweep": sp.sweep}), className="chip")
                        for label, path in (("basins", "/basins"), ("schedules", "/schedules"), ("curves", "/curves"),
                                            ("budgets", "/budgets"), ("anytime", "/anytime"))], className="chips")

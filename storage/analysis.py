@@ -29,7 +29,9 @@ from storage.schema import normalise_float
 STUDY_COLS = ["sweep", "optimizer", "schedule"]
 PANEL_COLS = [*STUDY_COLS, "budget"]
 TOP_K = 10  # the paper circles the top-10 settings of each panel
-PAIRS = (("adamw", "adam"), ("sgdw", "sgd"))  # (decoupled, coupled) members of the paper's comparisons
+#: (decoupled, coupled) members of the comparisons: the paper's two, and the paper's AdamW (decay × η_t)
+#: against torch's lr-coupled AdamW (decay × α·η_t)
+PAIRS = (("adamw", "adam"), ("sgdw", "sgd"), ("adamw", "adamw-torch"))
 
 
 def grid_key(values: pd.Series) -> np.ndarray:

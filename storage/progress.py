@@ -40,6 +40,8 @@ class StudyProgress(_Progress):
     n_failed: int
     n_diverged: int
     n_trials: int  # trials in the study, every state and duplicate included
+    metric: str = "error"  # what the values are (storage.schema.is_error_metric)
+    decay: str = "all"  # which parameters decay: all, or matrices (no decay on biases and norms)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def list_sweeps(storage: StorageLike) -> list[SweepProgress]:
                     n_complete=int(complete.sum()), n_failed=int((~complete).sum()),
                     n_diverged=int((e["diverged"] & complete).sum()),
                     n_trials=int((frame["study"] == m.study).sum()),
+                    metric=m.metric if isinstance(m.metric, str) else "error",
+                    decay=m.decay if isinstance(m.decay, str) else "all",
                 )
             )
         sweeps.append(

@@ -230,6 +230,7 @@ def test_list_sweeps_reports_progress(ro):
     s = mine[0]
     assert len(s.studies) == 5
     assert (s.grid_size, s.n_complete, s.n_failed, s.n_diverged) == (89, 84, 3, 3)
+    assert {(st.metric, st.decay) for st in s.studies} == {("error", "all")}  # shown on the Sweeps page
     step = next(st for st in s.studies if st.schedule == "step")
     assert (step.n_complete, step.n_failed, step.n_diverged, step.n_trials, step.budgets) == (13, 3, 3, 18, (2,))
     assert step.fraction == pytest.approx(16 / 18)
