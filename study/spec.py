@@ -46,9 +46,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from storage.schema import GridPoint as Point
 from trainers import metrics, optim, registry, schedules
-from trainers.run import RunConfig
+from trainers.run import DEFAULTS
 
-_RUN = RunConfig()  # the defaults of a run, one source for `basin train`, the spec and the API
 
 
 class SpecError(ValueError):
@@ -86,10 +85,10 @@ def _grid_values(value: list[float] | LogGrid, field: str) -> list[float]:
 class OptimizerGrid(_Strict):
     lr: list[float] | LogGrid
     wd_norm: list[float] | LogGrid
-    momentum: float = _RUN.momentum
-    momentum_form: Literal["paper", "torch"] = _RUN.momentum_form
-    betas: tuple[float, float] = _RUN.betas
-    eps: float = _RUN.eps
+    momentum: float = DEFAULTS["momentum"]
+    momentum_form: Literal["paper", "torch"] = DEFAULTS["momentum_form"]
+    betas: tuple[float, float] = DEFAULTS["betas"]
+    eps: float = DEFAULTS["eps"]
 
     @field_validator("lr", "wd_norm")
     @classmethod
@@ -117,17 +116,17 @@ class SweepSpec(_Strict):
     name: str = Field(min_length=1)
     dataset: str
     model: str
-    metric: str = _RUN.metric
-    decay: Literal["all", "matrices"] = _RUN.decay
+    metric: str = DEFAULTS["metric"]
+    decay: Literal["all", "matrices"] = DEFAULTS["decay"]
     code: str | None = None
-    batch_size: int = Field(default=_RUN.batch_size, ge=1)
+    batch_size: int = Field(default=DEFAULTS["batch_size"], ge=1)
     budgets: list[int]
     seeds: list[int] = [0]
     data_dir: str | None = None
     max_concurrent_trials: int | None = Field(default=None, ge=1)
     max_failures: int = Field(default=2, ge=0)
     pack: Literal["auto"] | int = "auto"
-    validation: float = Field(default=_RUN.validation, ge=0.0, lt=0.5)
+    validation: float = Field(default=DEFAULTS["validation"], ge=0.0, lt=0.5)
     resources: Resources = Resources()
     schedules: list[ScheduleSpec]
     optimizers: dict[str, OptimizerGrid]

@@ -19,7 +19,7 @@ import math
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import torch
 import torch.nn.functional as F
@@ -99,6 +99,12 @@ class RunConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
+
+
+#: Every RunConfig field's default, read without building a config (building one validates its
+#: optimizer on a throwaway tensor, which costs torch's first-optimizer import): one source for
+#: `basin train`, the sweep spec and the API.
+DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
 
 @dataclass
 class EpochResult:

@@ -6,13 +6,9 @@ import argparse
 import json
 import sys
 
-import dataclasses
-
 from trainers import check, data, models, optim, registry, schedules
-from trainers.run import RunConfig, resolve_device, train
+from trainers.run import DEFAULTS, RunConfig, resolve_device, train
 
-#: The defaults of every option: RunConfig's own (one source for `basin train`, the spec and the API).
-DEFAULTS = {f.name: f.default for f in dataclasses.fields(RunConfig) if f.default is not dataclasses.MISSING}
 SCHEDULE_OPTIONS = ("t0", "t_mult", "eta_min", "milestones", "factor")
 
 
