@@ -1,7 +1,8 @@
 """End to end: `basin sweep` of a spec packed (its own `pack`, default auto) against `--pack 1`, side by
 side in one run, each into a fresh SQLite database, and the per-point results compared.
 
-    python bench/sweep_packed.py [--spec examples/figure2-mnist1d.toml] [--seeds 0] [--order packed-first]
+    python bench/sweep_packed.py [--spec examples/figure2-mnist1d.toml] [--seeds 0] [--variants auto,16,1]
+                                 [--order packed-first] [--worst 5]
 
 `--seeds` overrides the spec's seeds (the issue's comparison is the single-seed Figure 2 grid);
 `--variants` lists the pack settings to time (default `auto,1`: the spec's own against one point per
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import shutil
 import statistics
 import subprocess
 import sys

@@ -49,7 +49,6 @@ from trainers import metrics, optim, registry, schedules
 from trainers.run import DEFAULTS
 
 
-
 class SpecError(ValueError):
     """A bad spec, as one line naming the field (with file and line where known) and the fix."""
 

@@ -100,11 +100,11 @@ class RunConfig:
         return asdict(self)
 
 
-
 #: Every RunConfig field's default, read without building a config (building one validates its
 #: optimizer on a throwaway tensor, which costs torch's first-optimizer import): one source for
 #: `basin train`, the sweep spec and the API.
 DEFAULTS = {f.name: f.default for f in fields(RunConfig) if f.default is not MISSING}
+
 
 @dataclass
 class EpochResult:
