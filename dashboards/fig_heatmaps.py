@@ -3,9 +3,9 @@
 :func:`heatmaps` draws a grid of panels (:class:`~dashboards.panels.Panel`) on log₂ axes with 2^k
 labels, every panel on one shared colour axis (:mod:`dashboards.colorscale`), top-10 cells
 circled in black, the best starred, the plausible optima (storage's ``plausible``: not
-distinguishably worse than the best) outlined in squares, diverged cells crossed, and the fitted
-coupling line dashed inside its band (the fitted rows' λ_norm* intervals) with storage's λ_norm*
-point of every α row; a panel without data shows its notes instead. Every number in a hover
+distinguishably worse than the best) outlined in squares, diverged cells crossed, and storage's
+fitted valley (dashed) and over-regularisation edge (dotted) inside their bands, with each α row's
+λ_norm* point; a panel without data shows its notes instead. Every number in a hover
 carries its interval and the noise it includes. :func:`panel_title` is the default panel label.
 Every recorded name is escaped with :func:`dashboards.text.esc` before it reaches the figure.
 """
@@ -20,7 +20,7 @@ import pandas as pd
 
 from dashboards.colorscale import ColorRange, ColorSpec, color_range
 from dashboards.figkit import axis_names, finish, finite_list, layout_key, subplots
-from dashboards.panels import Panel, coupling_line, lambda_star_band, stars
+from dashboards.panels import Panel, fitted_lines, stars
 from dashboards.text import (axis_labels, count, esc, level_label, num, num_interval, optimizer_label, pct,
                              pct_interval, slope_interval, sources_label, value_label)
 
@@ -31,14 +31,16 @@ PLAUSIBLE_COLOR = "#d6007a"
 
 
 def coupling_text(c, *, sources: bool = True) -> str:
-    """"slope −0.95 [−1.10, −0.80] 95% (test set + seeds) · coupled" (escaped), or the verdict alone."""
+    """"edge −0.98 [−1.10, −0.85] · valley −1.02 [−1.2, −0.9] 95% (test set + seeds) · coupled" (escaped)."""
     if c is None:
         return ""
-    if c.slope is None:  # too few α rows locate λ_norm* for a slope: say how many do
-        return f"slope: {esc(c.verdict)} ({c.n_alpha} of {len(c.lambda_star)} α rows bracket λ_norm*)"
+    parts = [f"{name} {slope_interval(value, ci)}" for name, value, ci in
+             (("edge", c.edge_slope, c.edge_slope_ci), ("valley", c.slope, c.slope_ci)) if value is not None]
+    if not parts:  # neither estimate has a slope: say how many rows locate the edge
+        return f"slope: {esc(c.verdict)} ({c.n_alpha} of {len(c.rows)} α rows locate the edge)"
     noise = f" ({esc(sources_label(c.sources))})" if sources else ""
-    ci = f" {level_label(c.level)}" if c.slope_ci else ""
-    return f"slope {slope_interval(c.slope, c.slope_ci)}{ci}{noise} · {esc(c.verdict)}"
+    ci = f" {level_label(c.level)}" if (c.slope_ci or c.edge_slope_ci) else ""
+    return f"{' · '.join(parts)}{ci}{noise} · {esc(c.verdict)}"
 
 
 def panel_title(p: Panel, *, sweep: bool = False, schedule: bool = False, budget: bool = False) -> str:
@@ -161,36 +163,40 @@ def _add_panel(fig: dict, p: Panel, xref: str, yref: str, crange: ColorRange, y:
         title=dict(text=("raw λ" if y == "wd" else "λ_norm (normalised decay)") if left else ""))
 
 
+LINE_STYLE = {"valley": ("dash", "fitted valley v*(α) (storage.coupling)"),
+              "edge": ("dot", "fitted over-regularisation edge (storage.coupling)")}
+
+
 def _add_coupling(traces: list, p: Panel, xref: str, yref: str, first) -> None:
-    """storage's λ_norm*(α): the band of the fitted rows' intervals, the fitted line, and each row's point."""
+    """storage's fitted valley and edge lines inside their bands, and each α row's λ_norm* and edge."""
     c = p.coupling
     noise = esc(sources_label(c.sources))
     level = level_label(c.level)
-    band = lambda_star_band(c)
-    if band is not None:
-        traces.append(dict(type="scatter", x=finite_list(band[0]), y=finite_list(band[1]), mode="lines",
+    for line in fitted_lines(c):
+        dash, label = LINE_STYLE[line.name]
+        bx, by = line.band()
+        traces.append(dict(type="scatter", x=finite_list(bx), y=finite_list(by), mode="lines",
                            fill="toself", fillcolor="rgba(0,0,0,0.13)", line=dict(width=0, color="rgba(0,0,0,0)"),
-                           name=f"λ_norm*(α) {level} interval of the fitted rows ({noise})",
+                           name=f"{level} band of the fitted lines ({noise})",
                            legendgroup=COUPLING_BAND, showlegend=first(COUPLING_BAND), hoverinfo="skip",
-                           meta=COUPLING_BAND, xaxis=xref, yaxis=yref))
-    line = coupling_line(c, p.grid["lr"])
-    if line is not None:
-        traces.append(dict(type="scatter", x=finite_list(line[0]), y=finite_list(line[1]), mode="lines",
-                           line=dict(color="black", width=2, dash="dash"),
-                           name="fitted λ_norm*(α) (storage.coupling)", legendgroup=COUPLING,
-                           showlegend=first(COUPLING), hoverinfo="skip", meta=COUPLING, xaxis=xref, yaxis=yref))
+                           meta=COUPLING_BAND, customdata=[line.name], xaxis=xref, yaxis=yref))
+        traces.append(dict(type="scatter", x=finite_list(line.x), y=finite_list(line.y), mode="lines",
+                           line=dict(color="black", width=2, dash=dash), name=label,
+                           legendgroup=f"{COUPLING}-{line.name}", showlegend=first(f"{COUPLING}-{line.name}"),
+                           hoverinfo="skip", meta=COUPLING, customdata=[line.name], xaxis=xref, yaxis=yref))
     points = stars(c)
     if not points:
         return
     text = [f"<b>{esc(optimizer_label(p.optimizer))}</b> · α = {value_label(s.lr)}<br>"
             f"λ_norm* = {num(s.wd_norm)} {num_interval(s.lo, s.hi)} {level} (noise: {noise})<br>"
-            + ("used in the slope fit" if s.fitted else "not bracketed inside the grid: left out of the slope fit")
+            f"edge = {num(s.edge)} {num_interval(s.edge_lo, s.edge_hi)} {level}: "
+            + ("located, in the edge fit" if s.edge_located else "not located inside the grid: not in the edge fit")
             for s in points]
     traces.append(dict(type="scatter", x=[s.x for s in points], y=finite_list([s.y[0] for s in points]),
                        mode="markers", text=text, hovertemplate="%{text}<extra></extra>",
-                       marker=dict(symbol=["diamond" if s.fitted else "diamond-open" for s in points], size=8,
+                       marker=dict(symbol=["diamond" if s.edge_located else "diamond-open" for s in points], size=8,
                                    color="black", line=dict(width=1, color="white")),
-                       name="λ_norm*(α) of each α row (◇: not in the fit)", legendgroup=LAMBDA_STAR,
+                       name="λ_norm*(α) of each α row (◇: its edge is not located)", legendgroup=LAMBDA_STAR,
                        showlegend=first(LAMBDA_STAR), meta=LAMBDA_STAR, xaxis=xref, yaxis=yref))
 
 

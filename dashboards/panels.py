@@ -150,18 +150,26 @@ def _unfinished(sweep, opt, schedule, budget, study, trials, eff, chance) -> Pan
                  notes=(f"no COMPLETE trial at T={budget} yet",))
 
 
-# --- λ_norm*(α): storage's points, drawn -----------------------------------------------------------
+# --- the coupling's lines and points: storage's, drawn ----------------------------------------------
+
+
+def _log2(v) -> float:
+    return math.log2(v) if v is not None and v > 0 and math.isfinite(v) else math.nan
 
 
 @dataclass(frozen=True)
 class Star:
-    """storage's λ_norm*(α) of one α row (``Coupling.lambda_star``) in log₂ units, and whether the fit used it."""
+    """storage's λ_norm*(α) of one α row (descriptive: the row's refined argmin) in log₂ units, with the
+    row's over-regularisation edge and whether the edge is located inside the grid."""
 
     lr: float
     wd_norm: float
     lo: float
     hi: float
-    fitted: bool
+    edge: float
+    edge_lo: float
+    edge_hi: float
+    edge_located: bool
 
     @property
     def x(self) -> float:
@@ -170,44 +178,51 @@ class Star:
     @property
     def y(self) -> tuple[float, float, float]:
         """(log₂ λ_norm*, log₂ lo, log₂ hi)."""
-        return tuple(math.log2(v) if v > 0 and math.isfinite(v) else math.nan for v in (self.wd_norm, self.lo, self.hi))
+        return _log2(self.wd_norm), _log2(self.lo), _log2(self.hi)
+
+    @property
+    def edge_y(self) -> tuple[float, float, float]:
+        """(log₂ edge, log₂ lo, log₂ hi)."""
+        return _log2(self.edge), _log2(self.edge_lo), _log2(self.edge_hi)
 
 
 def stars(coupling: storage.Coupling | None) -> list[Star]:
-    """Every α row's λ_norm* with its interval, as storage located it (rows sorted by α)."""
+    """Every α row's λ_norm* and edge with their intervals, as storage located them (rows sorted by α)."""
     if coupling is None:
         return []
-    return sorted((Star(float(a), float(s), float(lo), float(hi), bool(f)) for a, s, lo, hi, f in coupling.lambda_star),
-                  key=lambda s: s.lr)
+    nan = lambda v: math.nan if v is None else float(v)
+    return sorted((Star(r["lr"], nan(r["lambda_star"]), nan(r["lambda_star_lo"]), nan(r["lambda_star_hi"]),
+                        nan(r["edge"]), nan(r["edge_lo"]), nan(r["edge_hi"]), bool(r["edge_located"]))
+                   for r in coupling.rows), key=lambda s: s.lr)
 
 
-def coupling_line(coupling: storage.Coupling | None, lrs) -> tuple[np.ndarray, np.ndarray] | None:
-    """The fitted line log λ_norm* = slope·log α + b over the panel's α range ``lrs``, in log₂ units.
+@dataclass(frozen=True)
+class Line:
+    """One of storage's fitted lines (``valley`` or ``edge``) at each α row, log₂ units, with its band."""
 
-    storage fits the slope by least squares over the α rows it marks ``fitted`` in
-    ``Coupling.lambda_star``, so the line passes through the centroid of those rows' λ_norm*
-    points; the slope is storage's (a log–log slope: the same in log₂ and natural logs). None
-    without a slope.
-    """
-    if coupling is None or coupling.slope is None or not math.isfinite(coupling.slope):
-        return None
-    used = [s for s in stars(coupling) if s.fitted and math.isfinite(s.y[0])]
-    if len(used) < 2:
-        return None
-    xs = np.array([s.x for s in used])
-    ys = np.array([s.y[0] for s in used])
-    x = np.log2(np.unique(np.asarray(lrs, float)))
-    line_x = np.array([float(x.min()) - 0.5, float(x.max()) + 0.5])
-    return line_x, ys.mean() + coupling.slope * (line_x - xs.mean())
+    name: str
+    slope: float
+    x: list[float]
+    y: list[float]
+    lo: list[float]
+    hi: list[float]
+
+    def band(self) -> tuple[list[float], list[float]]:
+        """A closed polygon (x, y): upper ends left to right, then lower ends back."""
+        return self.x + self.x[::-1] + self.x[:1], self.hi + self.lo[::-1] + self.hi[:1]
 
 
-def lambda_star_band(coupling: storage.Coupling | None) -> tuple[list[float], list[float]] | None:
-    """The band around the fitted line: a closed polygon (x, y) in log₂ units through the fitted rows'
-    λ_norm* interval ends (upper ends left to right, then lower ends back). None without a line."""
-    if coupling is None or coupling.slope is None:
-        return None
-    used = [s for s in stars(coupling) if s.fitted and all(math.isfinite(v) for v in s.y)]
-    if len(used) < 2:
-        return None
-    xs = [s.x for s in used]
-    return xs + xs[::-1] + xs[:1], [s.y[2] for s in used] + [s.y[1] for s in used[::-1]] + [used[0].y[2]]
+def fitted_lines(coupling: storage.Coupling | None) -> list[Line]:
+    """storage's fitted valley and edge lines over the panel's α rows (those it has a slope for)."""
+    if coupling is None:
+        return []
+    out = []
+    for name, slope in (("valley", coupling.slope), ("edge", coupling.edge_slope)):
+        if slope is None or not math.isfinite(slope):
+            continue
+        pts = sorted((r["lr"], *(_log2(r[f"{name}_line{k}"]) for k in ("", "_lo", "_hi"))) for r in coupling.rows)
+        pts = [p for p in pts if all(math.isfinite(v) for v in p[1:])]
+        if len(pts) >= 2:
+            out.append(Line(name, float(slope), [math.log2(p[0]) for p in pts], [p[1] for p in pts],
+                            [p[2] for p in pts], [p[3] for p in pts]))
+    return out

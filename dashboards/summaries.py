@@ -55,9 +55,9 @@ def _p(x) -> str:
 def _slope(c: storage.Coupling | None) -> str:
     if c is None:
         return "–"
-    if c.slope is None:
-        return c.verdict
-    return slope_interval(c.slope, c.slope_ci)
+    parts = [f"{name} {slope_interval(v, ci)}" for name, v, ci in
+             (("edge", c.edge_slope, c.edge_slope_ci), ("valley", c.slope, c.slope_ci)) if v is not None]
+    return "; ".join(parts) or c.verdict
 
 
 def _reported(p: Panel, b: pd.Series) -> tuple[str, str]:
@@ -85,7 +85,7 @@ def panel_rows(panels: Sequence[Panel], *, with_sweep: bool = False, with_schedu
         ["T"] if with_budget else []) + [
         "best α", "best λ_norm", "raw λ", "cell mean error [95%]", "P(best)", "plausible optima",
         "reported error [95%]", "selection", "seeds", "cells done", "diverged", "failed",
-        "slope d log λ_norm*/d log α [95%]", "basin", "noise in the intervals"]
+        "slopes d log λ_norm/d log α [95%]", "basin", "noise in the intervals"]
     rows = []
     for p in panels:
         lead = ([p.sweep] if with_sweep else []) + [optimizer_label(p.optimizer)] + (
@@ -166,14 +166,18 @@ def headline_rows(heads: pd.DataFrame) -> Rows:
 
 
 def coupling_rows(results: Sequence[storage.Coupling]) -> Rows:
-    """``basin best --coupling``: verdict, slope with its interval, its noise, top-10 axis angle, edge slope."""
-    header = ["sweep", "optimizer", "schedule", "T", "verdict", "argmin slope [95%]", "α rows fitted", "noise",
-              "top-10 axis", "edge slope", "notes"]
+    """``basin best --coupling``: verdict and what it rests on, the edge and valley slopes with their
+    intervals and verdicts, their noise, the top-10 axis angle."""
+    header = ["sweep", "optimizer", "schedule", "T", "verdict", "rests on", "edge slope [95%]", "α rows locate the edge",
+              "valley slope [95%]", "noise", "top-10 axis", "notes"]
     rows = []
     for c in results:
         axis = "–" if c.axis_angle is None else f"{c.axis_angle:.0f}° (elong. {c.axis_elongation:.2f})"
-        rows.append([c.sweep, c.optimizer, c.schedule, str(c.budget), c.verdict, _slope(c), str(c.n_alpha),
-                     sources_label(c.sources), axis, signed_interval(c.edge_slope, None, None), "; ".join(c.notes)])
+        rows.append([c.sweep, c.optimizer, c.schedule, str(c.budget), c.verdict, " + ".join(c.rests_on) or "–",
+                     f"{slope_interval(c.edge_slope, c.edge_slope_ci)} → {c.edge_verdict}" if c.edge_slope is not None
+                     else "–", str(c.n_alpha),
+                     f"{slope_interval(c.slope, c.slope_ci)} → {c.valley_verdict}" if c.slope is not None else "–",
+                     sources_label(c.sources), axis, "; ".join(c.notes)])
     return header, rows
 
 

@@ -318,8 +318,8 @@ def coupling(
     tol: float = DEFAULT_TOL,
     n_boot: int = DEFAULT_BOOT,
 ) -> list[Coupling]:
-    """Coupling of every panel (optimizer × schedule × budget) selected: the verdict from the slope's
-    interval (``storage.evidence.coupling``), λ_norm*(α) with its band, the top-10 axis and the
+    """Coupling of every panel (optimizer × schedule × budget) selected: the verdict from the edge and
+    valley slopes' intervals (``storage.evidence.landscape``), their lines with bands, the top-10 axis and the
     tolerance-edge slope (``tol`` absolute error, default 0.02); see :mod:`storage.basin_shape`."""
     if not (isinstance(tol, (int, float)) and tol >= 0):
         raise ValueError(f"tol must be a number ≥ 0, got {tol!r}")
@@ -334,18 +334,20 @@ def coupling(
 
 
 def coupling_frame(results: Sequence[Coupling]) -> pd.DataFrame:
-    """Coupling results as a frame (slope_ci split into slope_lo/slope_hi, notes and sources joined,
-    λ_norm*(α) as a JSON list)."""
+    """Coupling results as a frame (each ``*_ci`` split into ``*_lo``/``*_hi``, notes, sources and rests_on
+    joined, the per-row lines as a JSON list)."""
     import json
 
     rows = []
     for c in results:
         d = c.to_dict()
-        ci = d.pop("slope_ci")
-        d["slope_lo"], d["slope_hi"] = (ci if ci is not None else (None, None))
+        for name in ("slope", "edge_slope", "curvature"):
+            ci = d.pop(f"{name}_ci")
+            d[f"{name}_lo"], d[f"{name}_hi"] = (ci if ci is not None else (None, None))
         d["notes"] = "; ".join(d["notes"])
         d["sources"] = " + ".join(d["sources"])
-        d["lambda_star"] = json.dumps(d["lambda_star"])
+        d["rests_on"] = " + ".join(d["rests_on"])
+        d["rows"] = json.dumps(d["rows"])
         rows.append(d)
     return pd.DataFrame(rows)
 

@@ -4,18 +4,16 @@ The paper's Figure 2: with L2 regularisation (SGD, Adam) the good settings lie o
 the best λ shrinks as α grows, λ*·α ≈ const — because the effective decay is α·λ. With
 decoupled decay (SGDW, AdamW) the basin is axis-aligned: λ_norm* does not move with α.
 
-The verdict and its evidence come from :func:`storage.evidence.coupling`: λ_norm*(α) per α row
-(sub-grid argmin in log λ_norm, rows that bracket it), the least-squares slope of log λ_norm*
-against log α with a bootstrap interval over both noise sources (test set, seeds), and a verdict
-*from the interval*: ``coupled`` (excludes 0, contains −1), ``decoupled`` (contains 0, excludes −1),
-``inconclusive`` otherwise. Two descriptive measurements are added here, in natural-log
-coordinates, without intervals (they describe the point estimate, they decide nothing):
+The verdict and its evidence come from :func:`storage.evidence.landscape.coupling`: two estimates
+from the whole landscape — the valley of a quadratic surface (``slope``, ``slope_ci``) and the
+over-regularisation edge (``edge_slope``, ``edge_slope_ci``) — each with a bootstrap interval over
+both noise sources (test set, seeds), and one verdict (``verdict``, resting on ``rests_on``; the
+rule is in docs/rules.md). One descriptive measurement is added here, without an interval (it
+describes the point estimate, it decides nothing):
 
 ``axis_angle``  Orientation of the principal axis of the top-10 cells, in degrees in (−90, 90]:
                 −45 = the coupled diagonal, 0 or 90 = axis-aligned. ``axis_elongation`` = √(λ₁/λ₂)
                 of their covariance; near 1 the cloud is round and the angle means little.
-``edge_slope``  For each α, the largest λ_norm whose mean error ≤ panel best + tol; slope of its
-                log against log α. Robust where the argmin is flat.
 """
 
 from __future__ import annotations
@@ -28,9 +26,10 @@ import pandas as pd
 
 from storage import evidence
 from storage.analysis import border_note, grid_key
+from storage.evidence import landscape
 
 MIN_POINTS = evidence.MIN_POINTS
-DEFAULT_TOL = 0.02  # absolute error tolerance of the edge slope
+DEFAULT_TOL = landscape.DEFAULT_TOL  # absolute error tolerance of the edge above each α row's best
 
 
 @dataclass(frozen=True)
@@ -43,13 +42,19 @@ class Coupling:
     schedule: str
     budget: int
     verdict: str  # "coupled" | "decoupled" | "inconclusive"
-    slope: float | None
+    rests_on: tuple[str, ...]  # the estimates the verdict rests on: "edge", "valley"
+    slope: float | None  # the valley's slope −H_uv/H_vv
     slope_ci: tuple[float, float] | None
-    n_alpha: int  # α rows whose λ_norm* the slope is fitted to (they bracket it)
+    valley_verdict: str
+    curvature: float | None  # H_vv: how the surface curves in log λ_norm
+    curvature_ci: tuple[float, float] | None
+    n_fit_cells: int  # cells in the surface fit
+    edge_slope: float | None  # the over-regularisation edge's slope
+    edge_slope_ci: tuple[float, float] | None
+    edge_verdict: str
+    n_alpha: int  # α rows that locate the edge inside the grid
     axis_angle: float | None
     axis_elongation: float | None
-    edge_slope: float | None
-    edge_n: int
     tol: float
     n_boot: int
     best_lr: float | None
@@ -57,16 +62,18 @@ class Coupling:
     best_error: float | None
     level: float = evidence.DEFAULT_LEVEL
     sources: tuple[str, ...] = ()  # noise sources in the interval: "test set", "seeds"
-    #: λ_norm*(α) of every α row that can locate it: (α, λ_norm*, lo, hi, used in the fit)
-    lambda_star: tuple[tuple[float, float, float, float, bool], ...] = ()
+    #: per α row with a measured cell: λ_norm*(α) (the row's refined argmin, descriptive) with its band,
+    #: the row's edge with its band and whether it is located, and the fitted valley and edge lines
+    #: at that α with their pointwise bands (all λ_norm values; None where there is none)
+    rows: tuple[dict, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        d["slope_ci"] = list(self.slope_ci) if self.slope_ci is not None else None
-        d["notes"], d["sources"] = list(self.notes), list(self.sources)
-        d["lambda_star"] = [dict(zip(("lr", "wd_norm", "lo", "hi", "fitted"), (*(_finite(v) for v in r[:4]), r[4])))
-                            for r in self.lambda_star]
+        for k in ("slope_ci", "edge_slope_ci", "curvature_ci"):
+            d[k] = list(d[k]) if d[k] is not None else None
+        d["notes"], d["sources"], d["rests_on"] = list(self.notes), list(self.sources), list(self.rests_on)
+        d["rows"] = [dict(r) for r in self.rows]
         return d
 
 
@@ -90,15 +97,29 @@ def _principal_axis(points: np.ndarray) -> tuple[float, float]:
     return angle, elongation
 
 
-def panel_coupling(ranked: pd.DataFrame, ev: evidence.Coupling, panel: evidence.Panel, *,
+ROW_FIELDS = ("lambda_star", "lambda_star_lo", "lambda_star_hi", "edge", "edge_lo", "edge_hi", "edge_line",
+              "edge_line_lo", "edge_line_hi", "valley_line", "valley_line_lo", "valley_line_hi")
+
+
+def _rows(ev: landscape.LandscapeCoupling, panel: evidence.Panel) -> tuple[dict, ...]:
+    out = []
+    for i in np.flatnonzero(ev.usable):
+        row = {"lr": float(panel.alphas[i]), **{k: _finite(getattr(ev, k)[i]) for k in ROW_FIELDS}}
+        row["edge_located"] = bool(ev.edge_rows[i])
+        out.append(row)
+    return tuple(out)
+
+
+def panel_coupling(ranked: pd.DataFrame, ev: landscape.LandscapeCoupling, panel: evidence.Panel, *,
                    tol: float = DEFAULT_TOL) -> Coupling:
     """Coupling of one panel from its ranked cells (``storage.analysis.rank_cells``) and the evidence."""
     sweep, optimizer, schedule = (ranked[c].iloc[0] for c in ("sweep", "optimizer", "schedule"))
     budget = int(ranked["budget"].iloc[0])
     have = ranked[ranked["n_seeds"] > 0]
     if have.empty:
-        return Coupling(sweep, optimizer, schedule, budget, "inconclusive", None, None, 0, None, None, None, 0,
-                        tol, ev.n_boot, None, None, None, ev.level, ev.sources, (), ("no COMPLETE trial in this panel",))
+        return Coupling(sweep, optimizer, schedule, budget, "inconclusive", (), None, None, "inconclusive", None, None,
+                        0, None, None, "inconclusive", 0, None, None, tol, ev.n_boot, None, None, None, ev.level,
+                        ev.sources, (), ("no COMPLETE trial in this panel",))
     notes = list(ev.notes)
     best = have.loc[have["rank"].idxmin()]
     if note := border_note(ranked, best):
@@ -119,31 +140,12 @@ def panel_coupling(ranked: pd.DataFrame, ev: evidence.Coupling, panel: evidence.
         if axis_elong < 1.5:
             notes.append(f"top-{len(top)} cloud nearly round (elongation {axis_elong:.2f}): its axis angle means little")
 
-    edge_slope, edge_n = _edge_slope(have, float(best["test_error"]) + tol)
-    if edge_slope is None and not few:
-        notes.append(f"too few α values within tol={tol:g} of the best for an edge slope: {edge_n} < {MIN_POINTS}")
-
-    rows = np.flatnonzero(np.isfinite(ev.lambda_star_lo))
-    star = tuple((float(panel.alphas[i]), float(ev.lambda_star[i]), float(ev.lambda_star_lo[i]),
-                  float(ev.lambda_star_hi[i]), bool(ev.rows[i])) for i in rows)
     return Coupling(
-        sweep, optimizer, schedule, budget, ev.verdict, ev.slope, ev.slope_ci, ev.n_rows, axis_angle, axis_elong,
-        edge_slope, edge_n, tol, ev.n_boot, float(best["lr"]), float(best["wd_norm"]), float(best["test_error"]),
-        ev.level, ev.sources, star, tuple(notes),
+        sweep, optimizer, schedule, budget, ev.verdict, ev.rests_on, ev.slope, ev.slope_ci, ev.valley_verdict,
+        ev.curvature, ev.curvature_ci, ev.n_fit_cells, ev.edge_slope, ev.edge_slope_ci, ev.edge_verdict,
+        ev.n_edge_rows, axis_angle, axis_elong, tol, ev.n_boot, float(best["lr"]), float(best["wd_norm"]),
+        float(best["test_error"]), ev.level, ev.sources, _rows(ev, panel), tuple(notes),
     )
-
-
-def _edge_slope(have: pd.DataFrame, threshold: float) -> tuple[float | None, int]:
-    """Slope of log(largest λ_norm with mean error ≤ threshold) against log α, and the α count."""
-    xs, ys = [], []
-    for a, row in have.assign(_a=grid_key(have["lr"])).groupby("_a", sort=True):
-        ok = row[row["test_error"] <= threshold + 1e-12]
-        if len(ok):
-            xs.append(math.log(float(row["lr"].iloc[0])))
-            ys.append(math.log(float(ok["wd_norm"].max())))
-    if len(xs) < MIN_POINTS:
-        return None, len(xs)
-    return float(evidence.slope(np.array(xs), np.array(ys))), len(xs)
 
 
 __all__ = ["DEFAULT_TOL", "MIN_POINTS", "Coupling", "panel_coupling"]

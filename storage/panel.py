@@ -12,7 +12,8 @@ chance level, n_test from the study) and returns:
 * ``best``     the best setting's error reported on noise it was not selected on
                (``storage.evidence.best_error``: validation split if the sweep has one, else
                cross-fitting over seeds, else the naive minimum, named so), with its interval;
-* ``coupling`` the coupling verdict, slope and λ_norm*(α) band (``storage.basin_shape``).
+* ``coupling`` the coupling verdict from the valley and edge slopes, with their lines and bands
+               (``storage.evidence.landscape`` via ``storage.basin_shape``).
 
 The CLI (``basin best``), the JSON API, the dashboard and the report all read panels through
 here. Every interval says which noise it includes (``sources``). Randomness: one
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from storage import analysis, evidence
+from storage.evidence import landscape
 from storage.basin_shape import DEFAULT_TOL, Coupling, panel_coupling
 from storage.schema import is_error_metric
 
@@ -75,9 +77,10 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
         if loss and "value_se" in done:
             se[rows, js] = done["value_se"].to_numpy(float)
     n = int(n_test) if n_test is not None and pd.notna(n_test) and int(n_test) > 0 else None
+    level = float(chance) if chance is not None and pd.notna(chance) else None
     if loss:  # a loss is no proportion: its test noise is each value's recorded standard error
-        return evidence.Panel(E, fixed, None, a_keys, w_keys, tuple(labels), budget=int(budget), se=se)
-    return evidence.Panel(E, fixed, n, a_keys, w_keys, tuple(labels), budget=int(budget))
+        return evidence.Panel(E, fixed, None, a_keys, w_keys, tuple(labels), budget=int(budget), se=se, chance=level)
+    return evidence.Panel(E, fixed, n, a_keys, w_keys, tuple(labels), budget=int(budget), chance=level)
 
 
 def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evidence.SeedDraws, *,
@@ -102,7 +105,7 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
     grid["p_best"], grid["plausible"] = cells.p_best, cells.plausible
     fit = None
     if coupling:
-        fit = panel_coupling(ranked, evidence.coupling(panel, seeds, gen), panel, tol=tol)
+        fit = panel_coupling(ranked, landscape.coupling(panel, seeds, gen, tol=tol), panel, tol=tol)
     return PanelAnswer(grid, best, fit, cells, cells.sources)
 
 

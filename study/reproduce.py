@@ -8,10 +8,10 @@ schedule against warm restarts). ``examples/reproduce/quick.toml`` runs on a 2-c
 
 Claims and verdicts (95% intervals over the test set and seeds, from :mod:`storage.answers`):
 
-1. Figure 2 — with L2 regularisation the basin is coupled (slope of log λ_norm*(α) ≈ −1), with
+1. Figure 2 — with L2 regularisation the basin is coupled (d log λ_norm*/d log α ≈ −1), with
    decoupled decay it is axis-aligned (≈ 0): per optimizer, ``reproduced`` when
-   ``storage.coupling``'s verdict (from the slope's interval) is the expected one, ``not reproduced``
-   when it is the opposite one, else ``inconclusive``.
+   ``storage.coupling``'s verdict (from the edge and valley slopes' intervals) is the expected one,
+   ``not reproduced`` when it is the opposite one, else ``inconclusive``.
 2. AdamW beats Adam (paper ≈ 15% relative on CIFAR-10 / ImageNet32x32), SGDW beats SGD: the relative
    improvement of the best settings, paired over seeds: ``reproduced`` when its interval lies above
    0, ``not reproduced`` when it lies below 0, else ``inconclusive``.
@@ -103,12 +103,14 @@ def coupling_claims(rdb, spec: SweepSpec, n_boot: int) -> list[Claim]:
             continue
         verdict = ("reproduced" if c.verdict == expected else
                    "not reproduced" if c.verdict == OPPOSITE[expected] else "inconclusive")
-        estimate = (f"slope {c.slope:+.2f} {_ci(*c.slope_ci)} → {c.verdict}" if c.slope is not None
-                    else f"no slope → {c.verdict}")
+        parts = [f"{name} {value:+.2f} {_ci(*ci) if ci else 'no interval'}" for name, value, ci in
+                 (("edge", c.edge_slope, c.edge_slope_ci), ("valley", c.slope, c.slope_ci)) if value is not None]
+        estimate = f"{'; '.join(parts) or 'no slope'} → {c.verdict}"
         paper = "coupled: slope ≈ −1" if expected == "coupled" else "decoupled: slope ≈ 0"
         out.append(Claim(
             f"Figure 2: the {LABELS[c.optimizer]} basin is {expected}", paper, estimate, verdict,
-            f"{spec.name} ({c.schedule}, T={c.budget}, {len(spec.seeds)} seeds, {c.n_alpha} α rows bracket λ_norm*)",
+            f"{spec.name} ({c.schedule}, T={c.budget}, {len(spec.seeds)} seeds; rests on "
+            f"{' and '.join(c.rests_on) or 'no decided estimate'}; {c.n_alpha} α rows locate the edge)",
             "; ".join(c.notes)))
     return out
 

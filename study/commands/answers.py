@@ -45,13 +45,13 @@ def register(subparsers) -> None:
     best.add_argument("--schedule", action="append", metavar="NAME", help="only these schedules (repeat, or comma-separate)")
     view = best.add_mutually_exclusive_group()
     view.add_argument("--by", choices=["budget"], help="λ_norm* and raw λ* against the budget T")
-    view.add_argument("--coupling", action="store_true", help="coupling of each panel: slopes, interval, axis, edge")
+    view.add_argument("--coupling", action="store_true", help="coupling of each panel: edge and valley slopes with intervals, the verdict")
     view.add_argument("--headline", action="store_true", help="only AdamW vs Adam and SGDW vs SGD")
     out = best.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print a JSON list of objects")
     out.add_argument("--csv", action="store_true", help="print CSV")
     best.add_argument("--tol", type=_non_negative_float, default=None, metavar="F",
-                      help=f"--coupling: absolute error tolerance of the edge slope (default {DEFAULT_TOL})")
+                      help=f"--coupling: the edge's absolute error tolerance above each α row's best (default {DEFAULT_TOL})")
     best.add_argument("--boot", type=_positive_int, default=DEFAULT_BOOT, metavar="N",
                       help=f"bootstrap draws behind every interval (default {DEFAULT_BOOT})")
     best.set_defaults(func=run_best)
@@ -340,19 +340,25 @@ def _emit_coupling(results, args) -> int:
     for i, c in enumerate(results):
         if i:
             print()
-        print(f"{c.sweep}/{c.optimizer}/{c.schedule} T={c.budget}: {c.verdict}")
+        rests = f" (rests on the {' and the '.join(c.rests_on)})" if c.rests_on else ""
+        print(f"{c.sweep}/{c.optimizer}/{c.schedule} T={c.budget}: {c.verdict}{rests}")
         if c.best_error is not None:
             print(f"  best cell     α={_g(c.best_lr)} λ_norm={_g(c.best_wd_norm)} test err {_pct(c.best_error)}%")
-        if c.slope is not None:
-            ci = f" {_interval(*c.slope_ci, 1.0)} {LEVEL}" if c.slope_ci else ""
-            print(f"  slope         d log λ_norm*/d log α = {c.slope:.2f}{ci} over {c.n_alpha} α rows that bracket "
-                  f"λ_norm*; noise: {' + '.join(c.sources) or 'none'} (coupled: excludes 0, contains −1; "
-                  "decoupled: contains 0, excludes −1)")
+        for name, value, ci, verdict, what in (
+                ("edge slope", c.edge_slope, c.edge_slope_ci, c.edge_verdict,
+                 f"largest λ_norm within {c.tol:g} of each row's best, {c.n_alpha} α rows locate it"),
+                ("valley slope", c.slope, c.slope_ci, c.valley_verdict,
+                 f"−H_uv/H_vv of the quadratic surface over {c.n_fit_cells} cells")):
+            if value is None:
+                continue
+            interval = f" {_interval(*ci, 1.0)} {LEVEL}" if ci else ""
+            print(f"  {name:13s} {value:+.2f}{interval} → {verdict} ({what})")
+        if c.edge_slope is not None or c.slope is not None:
+            print(f"  noise: {' + '.join(c.sources) or 'none'}; coupled: within 0.25 of −1 and not of 0, "
+                  "decoupled: the reverse")
         if c.axis_angle is not None:
             print(f"  top-10 axis   {c.axis_angle:.0f}° in (log α, log λ_norm), elongation {c.axis_elongation:.2f} "
                   "(coupled ≈ −45°, decoupled ≈ 0° or 90°)")
-        if c.edge_slope is not None:
-            print(f"  edge slope    {c.edge_slope:.2f} (largest λ_norm within {c.tol:g} of the best, {c.edge_n} α values)")
         for note in c.notes:
             print(f"  note: {note}")
     return EXIT_OK

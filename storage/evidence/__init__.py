@@ -43,7 +43,7 @@ g = √(k/(k − 1))·√((τ² − v̂)/s²) (the √(k/(k − 1)) undoes resam
 * ``expand="t"``: f = t_{k−1}/z at the draws' ``level`` (Hesterberg's expanded percentile interval,
   2015): a mean of k seeds has its variance estimated on k − 1 degrees of freedom, and a normal
   quantile under-covers (3 seeds: t₂ = 4.30 vs z = 1.96). Used for statistics of one or two cells:
-  cell intervals, P(best), plausible optima, bracketing tests.
+  cell intervals, P(best), plausible optima, bracketing and edge-location tests.
 * ``expand="variance"``: f = 1, the bootstrap variance is unbiased. Used for statistics that pool
   many cells (λ_norm*(α), the coupling slope, λ_norm*(T) and its exponent), where the t factor on
   every cell over-covers (measured: 0.98–1.00 for the slope with 3 seeds), and for statistics that
@@ -60,18 +60,12 @@ cell error p, p = 0.02 / 0.05 / 0.1            1          0.954 / 0.957 / 0.952 
 cell seed-mean, p 0.02–0.1, σ 0.003–0.01       3, "t"     0.953–0.986 (1000–8000 reps, 5 cases)
   the same with ``expand="variance"``          3          0.827–0.940 (why "t")
   the same with 2 / 5 seeds, "t"               2 / 5      0.974–0.992 / 0.949–0.979
-slope, coupled (−1) / decoupled (0), b = 0.01  1          0.970 / 0.955 (400 reps)
-  the same                                     3          0.965 / 0.978 (400 reps)
-slope over curvature b = 0.005, 0.01, 0.02     1 and 3    0.938–0.988 (400 reps, 12 cases)
 budget exponent k, k = 0 / −½ (4 budgets)      1 and 3    0.987–1.000 (150 reps; conservative)
 =============================================  =========  ================================
 
 Planted panels: 8 × 8 grids in powers of 2, e = 0.04 + 0.002·(i − 3.5)² + b·(j − j*(i))², seed
 noise σ = 0.005 per run; b = 0.01 makes neighbouring cells near the minimum differ by 1–3 points.
-Slope coverage counts the repetitions that issue an interval (≥ 99.5% at b = 0.01; 76% for the
-coupled basin at b = 0.005 with 3 seeds, where few rows bracket λ_norm*). Verdicts at b = 0.01
-(400 reps): coupled → ``coupled`` 97% (1 seed) / 96% (3 seeds), decoupled → ``decoupled`` 96% /
-98%, flat → ``inconclusive`` 99% / 100%; never the opposite verdict.
+The coupling slopes' calibration is :mod:`storage.evidence.landscape`'s (docs/evidence.md).
 
 Answers
 -------
@@ -91,17 +85,9 @@ Answers
   with the argmin; the 5-cell vertex has half the sampling spread and its slope interval covers
   0.94–0.99 over b = 0.005–0.02 where the 3-point one covers 0.92–1.00. The price: on a basin that
   is asymmetric over ±2 octaves the vertex is pulled toward the shallow side (by < 1 step).
-* Coupling (:func:`coupling`): slope of log λ_norm*(α) against log α (least squares) over the rows
-  that *bracket* λ_norm*: the row's first and last λ_norm cells are both distinguishably worse (test
-  above) than its best cell. A row that does not bracket its minimum is censored: λ_norm* may lie
-  on or beyond the border, or the row is flat. Rows with < 2 finite cells or every value fixed are
-  skipped. The rows are chosen once, on the data; the slope draws use the same rows. Verdict from
-  the percentile interval: ``coupled`` (excludes 0, contains −1), ``decoupled`` (contains 0, excludes
-  −1), else ``inconclusive`` — also when fewer than MIN_POINTS rows bracket λ_norm*. Why
-  bracketing: on a flat landscape (error independent of λ_norm) the argmin is noise; the bootstrap of
-  an argmin over near-ties re-centres on the observed noise, and the slope interval of the raw
-  argmins (border rows dropped) lies around 0, excluding −1: ``decoupled`` in most data sets
-  (measured: 94%). A flat row rarely brackets its minimum, so flat panels come out ``inconclusive``.
+* Coupling: :mod:`storage.evidence.landscape` (the valley of a quadratic surface and the
+  over-regularisation edge, from every non-diverged cell; its docstring and docs/evidence.md carry
+  its calibration).
 * Winner's curse (:func:`best_error`): ``cross_fit`` (≥ 2 seeds: for each held-out seed s choose the
   cell on the mean of the other seeds, report its error on s; mean over s), ``validation`` (choose on
   a validation-error panel of the same runs, report the test error), ``naive`` (argmin of the mean:
@@ -125,7 +111,7 @@ Answers
   prediction the interval contains; none when it contains none; "cannot tell apart" when several.
 
 Cost (64 cells × 1000 draws, one core, 1 / 3 / 10 seeds): one set of draws ≈ 7 / 25 / 80 ms;
-:func:`cell_evidence` ≈ 10 / 30 / 80 ms; :func:`coupling` (two sets) ≈ 25 / 60 / 150 ms;
+:func:`cell_evidence` ≈ 10 / 30 / 80 ms; ``landscape.coupling`` (two sets) ≈ 25 / 60 / 150 ms;
 :func:`best_error` ≈ 7 / 32 / 80 ms. Memory: a few arrays of n_boot·n_cells·K float64.
 """
 
@@ -215,6 +201,9 @@ class Panel:
     #: for a loss metric (not a proportion): each value's test-set standard error, same shape as E;
     #: the test stage then adds Normal(0, se²) instead of the binomial redraw
     se: np.ndarray | None = None
+    #: the chance level (what a diverged run records); None: unknown. Cells whose mean is nearer the
+    #: chance level than the panel's best stay out of the valley fit (:mod:`storage.evidence.landscape`)
+    chance: float | None = None
 
     def __post_init__(self):
         E = np.atleast_2d(np.asarray(self.E, float))
@@ -605,7 +594,7 @@ def _p_rows(draws: np.ndarray, c: np.ndarray, ref: np.ndarray) -> np.ndarray:
     return _frac_not_worse((take(np.asarray(c)) - take(np.asarray(ref)))[..., 0])
 
 
-# ─── Coupling: the slope of log λ_norm*(α) against log α ─────────────────────────────────────────
+# ─── Slopes ──────────────────────────────────────────────────────────────────────────────────────
 
 
 def slope(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, min_points: int = MIN_POINTS) -> np.ndarray:
@@ -620,102 +609,6 @@ def slope(x: np.ndarray, y: np.ndarray, mask: np.ndarray | None = None, min_poin
     sxx = (w * (x - xm) ** 2).sum(-1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where((cnt >= min_points) & (sxx > 0), sxy / sxx, np.nan)
-
-
-def coupling_verdict(ci: tuple[float, float] | None) -> str:
-    """``coupled`` (excludes 0, contains −1), ``decoupled`` (contains 0, excludes −1), else ``inconclusive``."""
-    if ci is None or not all(math.isfinite(v) for v in ci):
-        return "inconclusive"
-    has0, has1 = ci[0] <= 0 <= ci[1], ci[0] <= -1 <= ci[1]
-    if has1 and not has0:
-        return "coupled"
-    if has0 and not has1:
-        return "decoupled"
-    return "inconclusive"
-
-
-@dataclass(frozen=True, eq=False)
-class Coupling(_Result):
-    """Slope of log λ_norm*(α) vs log α with its interval and the verdict; per-row λ_norm* with intervals.
-
-    ``rows`` the α rows used (bracketed); ``n_border`` usable rows whose minimum is on the border;
-    ``n_censored`` usable rows that do not bracket λ_norm* (border minima included).
-    """
-
-    verdict: str
-    slope: float | None
-    slope_ci: tuple[float, float] | None
-    level: float
-    n_rows: int
-    n_usable: int
-    n_border: int
-    n_censored: int
-    rows: np.ndarray
-    lambda_star: np.ndarray
-    lambda_star_lo: np.ndarray
-    lambda_star_hi: np.ndarray
-    n_boot: int
-    n_valid_draws: int
-    sources: tuple[str, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-class SlopeEvidence(NamedTuple):
-    """Vectorised result of :func:`slope_evidence` (leading shape ``...``)."""
-
-    slope: np.ndarray  # (...,)
-    lo: np.ndarray
-    hi: np.ndarray
-    n_valid: np.ndarray  # draws with a slope
-    rows: np.ndarray  # (..., nα) bracketed rows used
-    star: Argmin  # point λ_norm*(α), (..., nα)
-    star_lo: np.ndarray  # per-row percentile interval of log λ_norm* (..., nα)
-    star_hi: np.ndarray
-
-
-def slope_evidence(point: np.ndarray, land: np.ndarray, cells: np.ndarray, log_alpha: np.ndarray,
-                   log_wd: np.ndarray, usable: np.ndarray, level: float = DEFAULT_LEVEL,
-                   exclude: np.ndarray | None = None) -> SlopeEvidence:
-    """The core of :func:`coupling`, vectorised over leading axes ``...`` (e.g. simulated repetitions).
-
-    ``point`` (..., nα, nλ) cell means; ``land`` (n_boot, ..., nα, nλ) draws for λ_norm* and the slope;
-    ``cells`` (n_boot, ..., nα, nλ) draws for the bracketing tests; ``usable`` (..., nα); ``exclude``
-    (..., nα, nλ) cells left out of the parabolas (:func:`all_fixed`).
-    """
-    usable = np.asarray(usable, bool)
-    est = lambda_star(point, log_wd, ~usable, exclude=exclude)
-    boot = lambda_star(land, log_wd, ~usable, exclude=exclude).log_star
-    rows = usable & bracketed(cells, point, level)
-    s_boot = slope(log_alpha, boot, rows)
-    lo, hi = percentile_interval(s_boot, level)
-    star_lo, star_hi = percentile_interval(boot, level)
-    return SlopeEvidence(slope(log_alpha, est.log_star, rows), lo, hi, np.isfinite(s_boot).sum(0), rows, est,
-                         star_lo, star_hi)
-
-
-def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL) -> Coupling:
-    """Is the basin coupled? λ_norm*(α), the slope over bracketing rows, its interval, the verdict."""
-    gen = _rng(rng)
-    usable = usable_rows(panel)
-    land = panel.grid(panel_draws(panel, seeds, gen, level=level, expand=EXPAND_LAND))
-    cells = panel.grid(panel_draws(panel, seeds, gen, level=level, expand="t"))
-    ev = slope_evidence(panel.grid(panel.means), land, cells, np.log(panel.alphas), np.log(panel.wd_norms), usable,
-                        level, all_fixed(panel))
-    ok = bool(np.isfinite(ev.slope) & np.isfinite(ev.lo))
-    ci = (float(ev.lo), float(ev.hi)) if ok else None
-    notes = []
-    n_rows, n_usable = int(ev.rows.sum()), int(usable.sum())
-    if n_rows < MIN_POINTS:
-        notes.append(f"{n_rows} α row(s) bracket λ_norm* inside the grid: a slope needs ≥ {MIN_POINTS}")
-    n_cens = int((usable & ~ev.rows).sum())
-    if n_cens:
-        notes.append(f"{n_cens} of {n_usable} α rows do not bracket λ_norm* (border or flat): left out")
-    return Coupling(
-        coupling_verdict(ci), float(ev.slope) if ok else None, ci, level, n_rows, n_usable,
-        int((usable & ev.star.censored).sum()), n_cens, ev.rows, np.exp(ev.star.log_star),
-        np.where(usable, np.exp(ev.star_lo), np.nan), np.where(usable, np.exp(ev.star_hi), np.nan),
-        seeds.n_boot, int(ev.n_valid), noise_sources(panel), tuple(notes),
-    )
 
 
 # ─── Winner's curse: report the best cell's error on noise it was not selected on ────────────────
