@@ -403,7 +403,8 @@ def anytime(
         if not restarts:
             continue
         first = int(min(restarts))
-        n_test = by_study.loc[w["study"], "n_test"]
+        # the curves' noise: epochs before the last may score only the first curve_test test examples
+        n_test = _curve_n(by_study.loc[w["study"]])
         draws = seed_draws_for(eff[eff["sweep"] == sweep], n_boot)
         result = _speedup(curves[restart_schedule], curves[p["schedule"]], first, int(b), n_test, draws)
         rows.append({"sweep": sweep, "optimizer": opt, "budget": int(b), "restart_schedule": restart_schedule,
@@ -415,6 +416,15 @@ def anytime(
             "error_lo", "error_hi", "plain_epoch", "censored", "speedup", "speedup_lo", "speedup_hi", "restart_lr",
             "restart_wd_norm", "plain_lr", "plain_wd_norm", "n_seeds", "sources"]
     return pd.DataFrame(rows, columns=cols)
+
+
+def _curve_n(study: pd.Series) -> float | None:
+    """The test examples behind a study's curve points: min(n_test, curve_test) (the conservative
+    n: the epochs a speed-up reads are scored on curve_test examples when the study records one)."""
+    n, c = study.get("n_test"), study.get("curve_test")
+    if n is None or pd.isna(n):
+        return None
+    return float(min(n, c)) if c is not None and pd.notna(c) else float(n)
 
 
 def _curve_matrix(seeds: list[int], attrs: list[dict], labels: list[int], epochs: int) -> np.ndarray:

@@ -53,6 +53,9 @@ STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
 OPTIONAL_STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     "metric": str,  # what the value is: "error" (default: test error in [0, 1]), "test_loss", or a loss function
     "decay": str,  # which parameters decayed: "all" (default, the paper) or "matrices" (not biases / norm weights)
+    # test examples scored at the curve's epochs other than the last and the restart periods' ends
+    # (absent: all n_test); the value of every trial is always scored on all n_test
+    "curve_test": int,
 }
 ERROR_METRIC = "error"  # the metric of a study without a ``metric`` attr (trainers.metrics.ERROR)
 DEFAULT_DECAY = "all"

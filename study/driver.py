@@ -314,6 +314,7 @@ def open_studies(spec: SweepSpec, rdb, text: str, version: str, prepared: Prepar
                 "model": spec.model, "batch_size": spec.batch_size, "n_train": info.n_train, "n_test": info.n_test,
                 "n_val": info.n_val, "num_classes": info.num_classes, "chance": prepared.checked.chance,
                 "metric": spec.metric, "decay": spec.decay,
+                **({"curve_test": min(spec.curve_test, info.n_test)} if spec.curve_test else {}),
                 "schedule_params": sched.params,
                 "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
                 "basin_version": version,

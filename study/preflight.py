@@ -21,6 +21,7 @@ from pathlib import Path
 
 from study.spec import SpecError, SweepSpec
 from trainers.check import CheckError, Checked, check_run
+from trainers.data import DataError
 from trainers.registry import RegistryError, add_code
 from trainers.run import RunConfig
 
@@ -49,7 +50,7 @@ def prepare(spec: SweepSpec, code: str | Path | None = None) -> Prepared:
     try:
         path = add_code(folder, "--code" if code is not None else "code") if folder is not None else None
         checked = check_run(RunConfig(**spec.run_config(spec.points()[0], device="cpu")))
-    except (CheckError, RegistryError) as exc:
+    except (CheckError, RegistryError, DataError) as exc:  # DataError: e.g. an n_test the data set cannot give
         raise SpecError(str(exc)) from None
     return Prepared(checked, path)
 

@@ -17,6 +17,10 @@ A spec (every key; see examples/ and the README)::
     max_failures = 2                  # optional: retries of a trial whose worker died
     pack = "auto"                     # optional: grid points trained together per trial ("auto" | N; 1 = unpacked)
     validation = 0.1                  # optional: fraction of the training data held out to select on (default 0)
+    n_test = 20000                    # optional: test examples (default: the data set's own test set;
+                                      # MNIST-1D generates more; other sets keep their first n_test)
+    curve_test = 1000                 # optional: test examples scored at the curve's other epochs (default: all;
+                                      # the last epoch and every restart period's end always score all)
 
     [resources]                       # per trial
     cpus = 1
@@ -126,6 +130,8 @@ class SweepSpec(_Strict):
     max_failures: int = Field(default=2, ge=0)
     pack: Literal["auto"] | int = "auto"
     validation: float = Field(default=DEFAULTS["validation"], ge=0.0, lt=0.5)
+    n_test: int | None = Field(default=DEFAULTS["n_test"], ge=1)
+    curve_test: int | None = Field(default=DEFAULTS["curve_test"], ge=1)
     resources: Resources = Resources()
     schedules: list[ScheduleSpec]
     optimizers: dict[str, OptimizerGrid]
@@ -244,7 +250,8 @@ class SweepSpec(_Strict):
             wd_norm=point.wd_norm, schedule=point.schedule, schedule_params=self.schedule(point.schedule).params,
             epochs=point.budget, batch_size=self.batch_size, seed=point.seed, device=device,
             data_dir=self.data_dir, validation=self.validation, momentum=grid.momentum, momentum_form=grid.momentum_form,
-            betas=tuple(grid.betas), eps=grid.eps, metric=self.metric, decay=self.decay,
+            betas=tuple(grid.betas), eps=grid.eps, metric=self.metric, decay=self.decay, n_test=self.n_test,
+            curve_test=self.curve_test,
         )
 
 

@@ -16,6 +16,7 @@ of its *training* split, labels int64 in [0, classes):
                  default arguments (5,000 signals, seed 42, 80/20 split) → 4,000 train / 1,000 test
                  signals of length 40, 10 classes; scalar train mean/std; shape (N, 1, 40). Never
                  downloads; the arrays are cached as ``mnist1d/mnist1d-v1-seed42.npz`` under the data root.
+                 ``n_test`` > 1,000 (a spec's ``n_test``) appends signals generated at seed 43.
 ``"cifar10"``    CIFAR-10/100 from the python-pickle folders (``cifar-10-batches-py``,
 ``"cifar100"``   ``cifar-100-python``) read by torchvision's loaders; per-channel train mean/std.
 ``"imagenet32"`` Downsampled ImageNet 32×32 (Chrabaszcz et al. 2017): ``train_data_batch_1`` …
@@ -60,6 +61,7 @@ DIGITS_TEST_FRACTION = 0.45
 DIGITS_SPLIT_SEED = 0
 MNIST1D_SEED = 42  # mnist1d's default generation seed: the data set of the MNIST-1D paper
 MNIST1D_CACHE = "mnist1d-v1-seed42.npz"
+MNIST1D_EXTRA_SEED = 43  # the generation seed of test signals beyond the published 1,000
 IMAGENET32_TRAIN_BATCHES = tuple(f"train_data_batch_{i}" for i in range(1, 11))
 IMAGENET32_TEST = "val_data"
 IMAGENET32_URL = "https://image-net.org/download-images.php (Downsampled ImageNet, 32x32: Imagenet32_train, Imagenet32_val)"
@@ -125,7 +127,8 @@ def default_data_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "basin"
 
 
-def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool = False, verify: bool = True) -> Dataset:
+def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool = False, verify: bool = True,
+         n_test: int | None = None) -> Dataset:
     """Load data set ``name`` on the CPU: a registered name (:data:`DATASETS` and any installed
     package's ``basin.datasets`` entry points) or a reference ``"package.module:function"``.
 
@@ -137,7 +140,10 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
     ``(x, y)``, which :func:`materialise` turns into one (once per process).
 
     ``verify`` checks the CIFAR files against torchvision's MD5 sums (``False``: existence only, for
-    re-packed or test copies). Raises DataError (one line: what, where, how to get it) for missing,
+    re-packed or test copies). ``n_test`` (None: the data set's own test set) sizes the test set:
+    a function that names ``n_test`` in its signature makes that many (MNIST-1D generates more
+    signals); any other set keeps its first ``n_test`` test examples, and asking for more than it
+    has is a DataError. Raises DataError (one line: what, where, how to get it) for missing,
     corrupt or malformed files of Basin's sets, ValueError (a RegistryError) for an unknown name, a
     bad reference or a return value that breaks the contract.
     """
@@ -145,8 +151,20 @@ def load(name: str, *, data_dir: str | os.PathLike | None = None, download: bool
 
     fn = registry.resolve("dataset", name)
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    out = registry.call_with_accepted(fn, data_dir=root, download=download, verify=verify)
-    return as_dataset(out, name)
+    out = registry.call_with_accepted(fn, data_dir=root, download=download, verify=verify, n_test=n_test)
+    return sized_test_set(as_dataset(out, name), n_test)
+
+
+def sized_test_set(ds: Dataset, n_test: int | None) -> Dataset:
+    """``ds`` with its first ``n_test`` test examples (None: all); DataError if it has fewer."""
+    if n_test is None:
+        return ds
+    have = int(ds.x_test.shape[0])
+    if n_test > have:
+        raise DataError(f"n_test: {ds.name} has {have} test examples; set n_test <= {have} (or leave it out)")
+    if n_test == have:
+        return ds
+    return dataclasses.replace(ds, x_test=ds.x_test[:n_test], y_test=ds.y_test[:n_test])
 
 
 def as_dataset(out, name: str) -> Dataset:
@@ -252,9 +270,10 @@ def digits() -> Dataset:
     return _load_digits()
 
 
-def mnist1d(*, data_dir: Path) -> Dataset:
-    """``"mnist1d"``: MNIST-1D, generated locally and cached under ``data_dir``."""
-    return _load_mnist1d(Path(data_dir))
+def mnist1d(*, data_dir: Path, n_test: int | None = None) -> Dataset:
+    """``"mnist1d"``: MNIST-1D, generated locally and cached under ``data_dir``; ``n_test`` > 1,000
+    adds test signals from the same generator (see :func:`_load_mnist1d`)."""
+    return _load_mnist1d(Path(data_dir), n_test)
 
 
 def cifar10(*, data_dir: Path, download: bool = False, verify: bool = True) -> Dataset:
@@ -399,23 +418,44 @@ def _load_digits() -> Dataset:
     return Dataset("digits", x_tr, torch.from_numpy(y_tr), x_te, torch.from_numpy(y_te), 10, augment=False)
 
 
-def _load_mnist1d(root: Path) -> Dataset:
+def _load_mnist1d(root: Path, n_test: int | None = None) -> Dataset:
+    """The published 4,000 / 1,000 split; with ``n_test`` > 1,000 the test set is the published
+    1,000 signals followed by n_test − 1,000 more from ``make_dataset`` at seed 43 (the same
+    templates and transforms, a disjoint random stream; each generation standardised by its own
+    mean and std, as make_dataset does): the training signals never change."""
     path = root / "mnist1d" / MNIST1D_CACHE
     arrays = _read_mnist1d_cache(path)
     if arrays is None:
         arrays = _generate_mnist1d()
         _write_npz_atomic(path, arrays)
+    x_te_np, y_te_np = arrays["x_test"], arrays["y_test"]
+    extra = 0 if n_test is None else n_test - len(y_te_np)
+    if extra > 0:
+        more = _mnist1d_extra_test(root, extra)
+        x_te_np, y_te_np = np.concatenate([x_te_np, more["x_test"]]), np.concatenate([y_te_np, more["y_test"]])
     x_tr = torch.from_numpy(arrays["x"].astype(np.float32)).unsqueeze(1)
-    x_te = torch.from_numpy(arrays["x_test"].astype(np.float32)).unsqueeze(1)
+    x_te = torch.from_numpy(x_te_np.astype(np.float32)).unsqueeze(1)
     x_tr, x_te = _normalise_scalar(x_tr, x_te)
     y_tr = torch.from_numpy(arrays["y"].astype(np.int64))
-    y_te = torch.from_numpy(arrays["y_test"].astype(np.int64))
+    y_te = torch.from_numpy(y_te_np.astype(np.int64))
     return Dataset("mnist1d", x_tr, y_tr, x_te, y_te, 10, augment=False)
 
 
-def _generate_mnist1d() -> dict[str, np.ndarray]:
-    """``make_dataset`` with the package defaults. It never touches the network (only
-    ``get_dataset`` downloads), but it reseeds Python's and NumPy's global RNGs: restored here."""
+def _mnist1d_extra_test(root: Path, n: int) -> dict[str, np.ndarray]:
+    """``n`` more MNIST-1D test signals (make_dataset at seed MNIST1D_EXTRA_SEED, all test), cached."""
+    size = -(-n // 10) * 10  # make_dataset makes num_samples // 10 signals per class
+    path = root / "mnist1d" / f"mnist1d-v1-seed{MNIST1D_EXTRA_SEED}-test{size}.npz"
+    arrays = _read_mnist1d_cache(path, (0, size))
+    if arrays is None:
+        arrays = _generate_mnist1d(MNIST1D_EXTRA_SEED, size, train_split=0.0)
+        _write_npz_atomic(path, arrays)
+    return {k: arrays[k][:n] for k in ("x_test", "y_test")}
+
+
+def _generate_mnist1d(seed: int = MNIST1D_SEED, num_samples: int | None = None,
+                      train_split: float | None = None) -> dict[str, np.ndarray]:
+    """``make_dataset`` with the package defaults (or this seed, size and split). It never touches the
+    network (only ``get_dataset`` downloads), but it reseeds Python's and NumPy's global RNGs: restored here."""
     try:
         from mnist1d.data import get_dataset_args, make_dataset
     except ImportError as exc:  # pragma: no cover - mnist1d is a declared dependency
@@ -423,7 +463,11 @@ def _generate_mnist1d() -> dict[str, np.ndarray]:
     np_state, py_state = np.random.get_state(), random.getstate()
     try:
         args = get_dataset_args()
-        args.seed = MNIST1D_SEED
+        args.seed = seed
+        if num_samples is not None:
+            args.num_samples = num_samples
+        if train_split is not None:
+            args.train_split = train_split
         raw = make_dataset(args)
     finally:
         np.random.set_state(np_state)
@@ -431,8 +475,8 @@ def _generate_mnist1d() -> dict[str, np.ndarray]:
     return {k: np.asarray(raw[k]) for k in ("x", "y", "x_test", "y_test")}
 
 
-def _read_mnist1d_cache(path: Path) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None (absent, unreadable or malformed: it is regenerated)."""
+def _read_mnist1d_cache(path: Path, sizes: tuple[int, int] = (4000, 1000)) -> dict[str, np.ndarray] | None:
+    """The cached arrays of (train, test) ``sizes``, or None (absent, unreadable or malformed: it is regenerated)."""
     if not path.is_file():
         return None
     try:
@@ -440,11 +484,12 @@ def _read_mnist1d_cache(path: Path) -> dict[str, np.ndarray] | None:
             arrays = {k: f[k] for k in ("x", "y", "x_test", "y_test")}
     except Exception:
         return None
+    n_train, n_test = sizes
     ok = (
-        arrays["x"].shape == (4000, 40)
-        and arrays["x_test"].shape == (1000, 40)
-        and arrays["y"].shape == (4000,)
-        and arrays["y_test"].shape == (1000,)
+        arrays["x"].shape[0] == n_train
+        and arrays["x_test"].shape == (n_test, 40)
+        and arrays["y"].shape == (n_train,)
+        and arrays["y_test"].shape == (n_test,)
     )
     return arrays if ok else None
 

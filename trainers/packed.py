@@ -43,6 +43,7 @@ from trainers.run import (
     RunConfig,
     build_model,
     chance_error,
+    curve_epochs_full,
     eval_batch_size,
     period_end_epochs,
     resolve_device,
@@ -54,7 +55,7 @@ from trainers.run import (
 
 #: What the members of one pack must share (everything else is per member).
 SHARED = ("dataset", "model", "batch_size", "seed", "device", "data_dir", "dtype", "validation", "momentum",
-          "momentum_form", "betas", "eps", "metric", "decay")
+          "momentum_form", "betas", "eps", "metric", "decay", "n_test", "curve_test")
 
 
 def pack_key(config: RunConfig) -> tuple:
@@ -159,6 +160,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         state.model = model
     spe = data_mod.steps_per_epoch(ds.n_train, first.batch_size)
     tables, period_ends = _tables(configs, ds.n_train, spe)
+    full = [curve_epochs_full(c, ends) for c, ends in zip(configs, period_ends)]
     tables = _Tables(tables.eta.to(device), tables.lam.to(device), tables.steps)  # indexed every step: keep on device
     opt = pack_optim.PackedOptimizer(
         [c.optimizer for c in configs], torch.tensor([c.lr for c in configs], dtype=torch.float64, device=device),
@@ -253,7 +255,9 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
             if rows:
                 retire(rows, step - 1)
         if alive:
-            test_loss, test_error, test_se = _evaluate(model, ds.x_test, ds.y_test, eval_batch, amp)
+            # the whole test set where any member's value can come from this epoch (trainers.run.curve_epochs_full)
+            n_eval = None if any(full[m](epoch) for m in alive) else first.curve_test
+            test_loss, test_error, test_se = _evaluate(model, ds.x_test[:n_eval], ds.y_test[:n_eval], eval_batch, amp)
             if has_val:
                 val_loss, val_error, _ = _evaluate(model, ds.x_val, ds.y_val, eval_batch, amp)
             last = step - 1

@@ -18,7 +18,7 @@ import functools
 import math
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 import torch
@@ -58,6 +58,8 @@ class RunConfig:
     validation: float = 0.0  # fraction of the training set held out as a validation split (0: none)
     metric: str = metrics.ERROR  # "error", "test_loss" or "package.module:function" (trainers.metrics)
     decay: str = "all"  # which parameters decay: "all" or "matrices" (trainers.optim.decays)
+    n_test: int | None = None  # test examples (None: the data set's own; MNIST-1D generates more: trainers.data.load)
+    curve_test: int | None = None  # test examples scored at the curve's other epochs (None: all); see train()
 
     def __post_init__(self) -> None:
         def bad(name: str, msg: str):
@@ -82,6 +84,10 @@ class RunConfig:
             bad("seed", f"must be an integer >= 0; got {self.seed!r}")
         if not isinstance(self.validation, (int, float)) or not 0.0 <= self.validation < 0.5:
             bad("validation", f"must be a fraction in [0, 0.5) of the training set; got {self.validation!r}")
+        for name in ("n_test", "curve_test"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+                bad(name, f"must be an integer >= 1 (or left out); got {value!r}")
         if self.dtype not in DTYPES:
             bad("dtype", f"must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
         if not (self.device in ("cpu", "cuda", "auto") or self.device.startswith("cuda:")):
@@ -146,9 +152,10 @@ def resolve_device(name: str) -> torch.device:
 
 
 @functools.lru_cache(maxsize=4)
-def _load_dataset(name: str, data_dir: str | None, download: bool, validation: float = 0.0) -> data_mod.Dataset:
+def _load_dataset(name: str, data_dir: str | None, download: bool, validation: float = 0.0,
+                  n_test: int | None = None) -> data_mod.Dataset:
     """Loaded once per process: a Ray worker reused across trials does not reload its data set."""
-    ds = data_mod.load(name, data_dir=data_dir, download=download)
+    ds = data_mod.load(name, data_dir=data_dir, download=download, n_test=n_test)
     return data_mod.split_validation(ds, validation) if validation else ds
 
 
@@ -177,10 +184,14 @@ def dataset_info(config: RunConfig) -> DatasetInfo:
     """The :class:`DatasetInfo` of the run's data set: loaded when it is on this host (once per
     process), else the published sizes of Basin's file-based sets (a driver host need not hold them)."""
     try:
-        ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation)
-    except data_mod.DataError:
-        if config.dataset in data_mod.PUBLISHED_SIZES:
+        ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation, config.n_test)
+    except data_mod.DataError as exc:
+        if config.dataset in data_mod.PUBLISHED_SIZES and not str(exc).startswith("n_test:"):
             n_train, n_test, classes, shape = data_mod.PUBLISHED_SIZES[config.dataset]
+            if config.n_test is not None and config.n_test > n_test:
+                raise data_mod.DataError(f"n_test: {config.dataset} has {n_test} test examples; "
+                                         f"set n_test <= {n_test} (or leave it out)") from None
+            n_test = config.n_test or n_test
             n_val = math.ceil(config.validation * n_train)  # train_test_split's rounding of the held-out share
             return DatasetInfo(n_train - n_val, n_test, classes, shape, n_val)
         raise
@@ -259,8 +270,16 @@ def weight_decay_at(config: RunConfig, n_train: int, schedule: schedules.Schedul
 
 def run_data(config: RunConfig, device: torch.device) -> data_mod.Dataset:
     """The run's data set on ``device`` in the run's dtype (loaded once per process)."""
-    ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation)
+    ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation, config.n_test)
     return data_mod.to_device(ds, device, DTYPES[config.dtype])
+
+
+def curve_epochs_full(config: RunConfig, period_ends: set[int]) -> Callable[[int], bool]:
+    """Whether an epoch is scored on the whole test set: always without ``curve_test``, else the
+    epochs a trial's value can come from (the restart periods' ends and the last epoch); the
+    curve's other epochs score the first ``curve_test`` test examples, which is enough to draw a
+    learning curve and keeps a large test set (one that can tell cells apart) cheap."""
+    return lambda epoch: config.curve_test is None or epoch in period_ends or epoch == config.epochs
 
 
 def build_model(config: RunConfig, ds: data_mod.Dataset, device: torch.device) -> torch.nn.Module:
@@ -305,6 +324,7 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
     spe = data_mod.steps_per_epoch(ds.n_train, config.batch_size)
     schedule = schedules.make(config.schedule, config.epochs, **config.schedule_params)
     period_ends = period_end_epochs(schedule)
+    full = curve_epochs_full(config, period_ends)
 
     def wd_at(epoch: float) -> float:
         return weight_decay_at(config, ds.n_train, schedule, epoch)
@@ -376,7 +396,8 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
                 val_loss=(untrained_val if loss_metric else nan) if has_val else None,
             )
             return
-        test = evaluate(forward, ds.x_test, ds.y_test, eval_batch, amp, loss_fn, config.metric)
+        n_eval = None if full(epoch) else config.curve_test
+        test = evaluate(forward, ds.x_test[:n_eval], ds.y_test[:n_eval], eval_batch, amp, loss_fn, config.metric)
         val = evaluate(forward, ds.x_val, ds.y_val, eval_batch, amp, loss_fn, config.metric) if has_val else None
         yield EpochResult(
             epoch=epoch, train_loss=loss_sum.item() / seen,

@@ -272,7 +272,8 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
             notes.append(f"the fitted valley crosses {inside} α row(s) inside the λ_norm range: a valley verdict "
                          f"needs ≥ {MIN_POINTS}")
         lo, hi = percentile_interval(vb.line, level)
-        v_line, v_lo, v_hi = (np.exp(x) for x in (vp.line, lo, hi))
+        with np.errstate(over="ignore"):  # a flat surface's valley runs off to ±∞: inf, reported as None
+            v_line, v_lo, v_hi = (np.exp(x) for x in (vp.line, lo, hi))
 
     # the edge
     ep = edges(point, v, tol, dead)

@@ -186,7 +186,10 @@ def test_best_views_budget_coupling_headline(live):
     for c in coupling["coupling"]:
         if c["slope"] is not None:
             assert c["slope_ci"][0] <= c["slope"] <= c["slope_ci"][1] and c["sources"]
-            assert all(r["lo"] <= r["wd_norm"] <= r["hi"] for r in c["lambda_star"])
+            assert c["rows"] and all(r["lambda_star_lo"] <= r["lambda_star_hi"]
+                                     for r in c["rows"] if r["lambda_star"] is not None)
+        if c["edge_slope"] is not None:
+            assert c["edge_slope_ci"][0] <= c["edge_slope"] <= c["edge_slope_ci"][1] and c["edge_verdict"]
     _, budget, _ = server.get("/api/best?" + urlencode(q | {"view": "budget", "optimizer": "adamw"}))
     want = storage.best_by_budget(url, names.paper, ["adamw"], ["cosine"])
     assert [r["budget"] for r in budget["by_budget"]] == list(want["budget"])

@@ -87,15 +87,17 @@ def test_top10_best_diverged_and_the_coupling_line_are_drawn(source, names):
         assert (best["x"], best["y"]) == ([-7.0], [pytest.approx(math.log2(0.05))])
         div = on(DIVERGED)[0]
         assert (div["x"], div["y"]) == ([-6.0], [pytest.approx(math.log2(WDS[-1]))])
-        line = on(COUPLING)[0]
         c = panels[opt].coupling
-        drawn = (line["y"][1] - line["y"][0]) / (line["x"][1] - line["x"][0])
-        assert drawn == pytest.approx(c.slope)
-        # through the centroid of storage's λ_norm*(α) points of the rows the slope was fitted on
-        fitted = np.array([(math.log2(a), math.log2(s)) for a, s, _, _, used in c.lambda_star if used])
-        assert len(fitted) == c.n_alpha >= 3
-        at = line["y"][0] + drawn * (fitted[:, 0].mean() - line["x"][0])
-        assert at == pytest.approx(fitted[:, 1].mean())
+        lines = {t["customdata"][0]: t for t in on(COUPLING)}
+        assert set(lines) == {"valley", "edge"}  # both of storage's fitted lines, each at every α row it covers
+        for name, slope in (("valley", c.slope), ("edge", c.edge_slope)):
+            line = lines[name]
+            drawn = (line["y"][-1] - line["y"][0]) / (line["x"][-1] - line["x"][0])
+            assert drawn == pytest.approx(slope)
+            rows = sorted((r for r in c.rows if r[f"{name}_line"] is not None), key=lambda r: r["lr"])
+            assert line["x"] == pytest.approx([math.log2(r["lr"]) for r in rows])
+            assert line["y"] == pytest.approx([math.log2(r[f"{name}_line"]) for r in rows])
+        assert c.n_alpha >= 3
         assert c.verdict == ("coupled" if opt in ("sgd", "adam") else "decoupled")
         assert c == answers[opt]  # the same fit as storage.coupling's answer, interval included
 
@@ -106,20 +108,20 @@ def test_a_band_of_the_lambda_star_intervals_surrounds_the_coupling_line(source,
     for k, opt in enumerate(PAPER_FOUR):
         axis = "x" if k == 0 else f"x{k + 1}"
         c = panels[opt].coupling
-        band = [t for t in traces(fig, "scatter", COUPLING_BAND) if t["xaxis"] == axis]
-        line = [t for t in traces(fig, "scatter", COUPLING) if t["xaxis"] == axis][0]
-        assert len(band) == 1 and band[0]["fill"] == "toself"
-        rows = sorted((a, lo, hi) for a, _, lo, hi, used in c.lambda_star if used)
-        n = len(rows)
-        xs, ys = band[0]["x"], band[0]["y"]
-        assert xs[:n] == pytest.approx([math.log2(a) for a, _, _ in rows])  # upper ends, left to right
-        assert ys[:n] == pytest.approx([math.log2(hi) for _, _, hi in rows])
-        assert ys[n:2 * n] == pytest.approx([math.log2(lo) for _, lo, _ in rows[::-1]])  # lower ends, back
-        slope = (line["y"][1] - line["y"][0]) / (line["x"][1] - line["x"][0])
-        for x, lo, hi in zip(xs[:n], ys[2 * n - 1:n - 1:-1], ys[:n]):
-            assert lo < line["y"][0] + slope * (x - line["x"][0]) < hi  # the planted λ_norm* line lies in its band
+        bands = {t["customdata"][0]: t for t in traces(fig, "scatter", COUPLING_BAND) if t["xaxis"] == axis}
+        lines = {t["customdata"][0]: t for t in traces(fig, "scatter", COUPLING) if t["xaxis"] == axis}
+        assert set(bands) == set(lines) == {"valley", "edge"} and all(b["fill"] == "toself" for b in bands.values())
+        for name, band in bands.items():
+            rows = sorted((r for r in c.rows if r[f"{name}_line"] is not None), key=lambda r: r["lr"])
+            n = len(rows)
+            xs, ys = band["x"], band["y"]
+            assert xs[:n] == pytest.approx([math.log2(r["lr"]) for r in rows])  # upper ends, left to right
+            assert ys[:n] == pytest.approx([math.log2(r[f"{name}_line_hi"]) for r in rows])
+            assert ys[n:2 * n] == pytest.approx([math.log2(r[f"{name}_line_lo"]) for r in rows[::-1]])  # lower, back
+            for x, y, lo, hi in zip(lines[name]["x"], lines[name]["y"], ys[2 * n - 1:n - 1:-1], ys[:n]):
+                assert lo <= y <= hi  # the fitted line lies inside its band
         points = [t for t in traces(fig, "scatter", LAMBDA_STAR) if t["xaxis"] == axis][0]
-        assert len(points["x"]) == len(c.lambda_star)
+        assert len(points["x"]) == len(c.rows)
         assert all("95%" in t and "noise: test set + seeds" in t for t in points["text"])
 
 
@@ -303,7 +305,7 @@ def test_the_summary_tables_show_reported_errors_intervals_selection_and_verdict
         assert cell["reported error [95%]"].endswith(pct_interval(*p.best.ci))
         assert cell["selection"].startswith("cross_fit")
         assert cell["P(best)"] == f"{p.best_row()['p_best']:.2f}"
-        assert cell["basin"] == p.coupling.verdict and "[" in cell["slope d log λ_norm*/d log α [95%]"]
+        assert cell["basin"] == p.coupling.verdict and "[" in cell["slopes d log λ_norm/d log α [95%]"]
         assert cell["noise in the intervals"] == "test set + seeds"
     assert any("95% intervals" in n for n in view.notes)
 

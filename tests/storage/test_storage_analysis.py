@@ -96,7 +96,9 @@ def test_axis_aligned_basin_is_decoupled_and_a_flat_one_inconclusive():
     assert c.axis_angle == pytest.approx(0.0, abs=1e-6)
     flat = lambda a, w: 0.1 + 0.01 * math.log2(a / 2.0**-5) ** 2  # noqa: E731  (no λ_norm dependence)
     f = couple(_panel(flat, ALPHAS, LAMBDAS, seeds=[0]))
-    assert f.verdict == "inconclusive" and f.slope is None  # no row brackets a λ_norm*: no evidence either way
+    # no λ_norm effect: the surface does not curve in λ_norm and no row's edge lies inside the grid
+    assert f.verdict == "inconclusive" and f.valley_verdict == f.edge_verdict == "inconclusive"
+    assert f.curvature_ci[0] <= 0 <= f.curvature_ci[1] and f.edge_slope is None and f.n_alpha == 0
 
 
 def test_rows_where_everything_diverged_carry_no_lambda_star():
@@ -105,8 +107,10 @@ def test_rows_where_everything_diverged_carry_no_lambda_star():
     big = eff["lr"] == ALPHAS[-1]
     eff.loc[big, ["value", "diverged"]] = [0.9, True]
     c = couple(eff)
-    assert all(r[0] != ALPHAS[-1] for r in c.lambda_star)  # no λ_norm* for the α whose every cell diverged
-    assert c.slope == pytest.approx(-1.0, abs=0.15)
+    assert ALPHAS[-1] not in [r["lr"] for r in c.rows]  # no λ_norm* for the α whose every cell diverged
+    assert c.rows and all(r["lambda_star"] is not None for r in c.rows)
+    assert c.verdict == "coupled" and c.slope == pytest.approx(-1.0, abs=0.15)
+    assert c.edge_slope == pytest.approx(-1.0, abs=0.15)
 
 
 def test_principal_axis_angles():

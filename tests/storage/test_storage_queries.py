@@ -155,38 +155,46 @@ def test_coupling_tells_diagonal_from_axis_aligned(ro):
     rdb, sweep = ro
     results = {(c.optimizer, c.schedule, c.budget): c for c in coupling(rdb, sweep=sweep, n_boot=200)}
     sgd = results[("sgd", "cosine", 1)]
-    assert sgd.verdict == "coupled"  # from the interval: it excludes 0 and contains −1
-    assert sgd.slope == pytest.approx(-1.0, abs=1e-9) and sgd.n_alpha == 3
+    assert sgd.verdict == "coupled" and sgd.rests_on == ("edge", "valley")  # both estimates, from their intervals
+    assert sgd.slope == pytest.approx(-1.0, abs=1e-9) and sgd.valley_verdict == "coupled"
     assert sgd.slope_ci[0] < -1.0 < sgd.slope_ci[1] < 0 and sgd.slope_ci[1] - sgd.slope_ci[0] > 0.05
+    assert sgd.edge_slope == pytest.approx(-1.0, abs=1e-9) and sgd.edge_verdict == "coupled"
+    assert sgd.edge_slope_ci[0] < -1.0 < sgd.edge_slope_ci[1] < 0
+    assert sgd.curvature > 0 and sgd.curvature_ci[0] > 0 and sgd.n_fit_cells >= 7
     assert sgd.sources == ("test set",)
     assert -55 < sgd.axis_angle < -35  # the diagonal
-    assert sgd.edge_slope == pytest.approx(-1.0, abs=1e-9)
-    assert any("do not bracket" in n for n in sgd.notes)  # λ* reaches the grid edge at the extreme α
-    assert [round(r[1], 9) for r in sgd.lambda_star if r[4]] == [round(LAMBDAS[k], 9) for k in (3, 2, 1)]
+    # every row enters, border rows included: λ_norm*(α) on the diagonal, the edge one grid step above it
+    assert [round(r["lambda_star"], 9) for r in sgd.rows] == [round(LAMBDAS[k], 9) for k in (4, 3, 2, 1, 0)]
+    assert [r["edge_located"] for r in sgd.rows] == [False, False, True, True, True] and sgd.n_alpha == 3
+    assert [round(r["edge"], 9) for r in sgd.rows if r["edge_located"]] == [round(LAMBDAS[k], 9) for k in (3, 2, 1)]
 
     sgdw = results[("sgdw", "cosine", 1)]
-    assert sgdw.verdict == "decoupled"
+    assert sgdw.verdict == "decoupled" and sgdw.rests_on == ("edge", "valley")
     assert sgdw.slope == pytest.approx(0.0, abs=1e-9) and abs(sgdw.axis_angle) < 20
-    assert sgdw.slope_ci[0] < 0 < sgdw.slope_ci[1] and sgdw.slope_ci[0] > -1
-    assert sgdw.edge_slope == pytest.approx(0.0, abs=1e-9)
+    assert sgdw.slope_ci[0] < 0 < sgdw.slope_ci[1] and sgdw.slope_ci[0] > -0.25
+    assert sgdw.edge_slope == pytest.approx(0.0, abs=1e-9) and sgdw.n_alpha == 5
 
     adam = results[("adam", "cosine", 4)]
-    assert adam.verdict == "inconclusive" and adam.slope is None
+    assert adam.verdict == "inconclusive" and adam.slope is None and adam.edge_slope is None
     assert any("only 1 α value(s)" in n for n in adam.notes)
     adamw = results[("adamw", "cosine", 4)]
     assert adamw.slope is None and any("only 2 α value(s)" in n for n in adamw.notes)
     assert any("grid must grow toward smaller α" in n for n in adamw.notes)
 
     frame = coupling_frame(list(results.values()))
-    assert {"slope", "slope_lo", "slope_hi", "axis_angle", "edge_slope", "verdict", "notes"} <= set(frame.columns)
+    assert {"slope", "slope_lo", "slope_hi", "edge_slope", "edge_slope_lo", "edge_slope_hi", "verdict", "rests_on",
+            "axis_angle", "notes"} <= set(frame.columns)
     json.dumps([c.to_dict() for c in results.values()])  # JSON-able
 
 
 def test_coupling_edge_tolerance_is_configurable(ro):
     rdb, sweep = ro
     tight = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.0, n_boot=100)[0]
-    assert tight.edge_n == 1 and tight.edge_slope is None
-    assert any("too few α values within tol=0" in n for n in tight.notes)
+    loose = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.02, n_boot=100)[0]
+    assert tight.tol == 0.0 and loose.tol == 0.02
+    pairs = [(t["edge"], l["edge"]) for t, l in zip(tight.rows, loose.rows) if t["edge_located"] and l["edge_located"]]
+    assert pairs and all(t <= l for t, l in pairs) and any(t < l for t, l in pairs)  # a tighter tol: an earlier edge
+    assert tight.edge_slope == pytest.approx(-1.0, abs=1e-9)  # on the diagonal the edge's slope is any tol's
     with pytest.raises(ValueError, match="tol"):
         coupling(rdb, sweep=sweep, tol=-1)
 

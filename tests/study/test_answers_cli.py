@@ -110,12 +110,16 @@ def test_coupling_text_and_json(url, capsys):
     code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--boot", "50", "--tol", "0.01")
     assert code == 0
     assert f"{SWEEP}/sgd/cosine T=1: coupled" in out and f"{SWEEP}/sgdw/cosine T=1: decoupled" in out
-    assert "bracket λ_norm*" in out and "edge slope" in out and "only 1 α value(s)" in out
+    assert f"{SWEEP}/sgd/cosine T=1: coupled (rests on the edge and the valley)" in out
+    assert "edge slope" in out and "valley slope" in out and "only 1 α value(s)" in out
+    assert "within 0.01 of each row's best" in out  # --tol reaches the edge
     code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--json")
     panels = {(p["optimizer"], p["budget"]): p for p in json.loads(out)}
     assert panels[("sgd", 1)]["slope"] == pytest.approx(-1.0) and panels[("sgdw", 1)]["slope"] == pytest.approx(0.0)
     assert panels[("adam", 4)]["verdict"] == "inconclusive" and panels[("adam", 4)]["slope"] is None
     assert panels[("sgd", 1)]["slope_ci"][0] < -1 < panels[("sgd", 1)]["slope_ci"][1] < 0
+    assert panels[("sgd", 1)]["edge_slope"] == pytest.approx(-1.0) and panels[("sgd", 1)]["edge_verdict"] == "coupled"
+    assert panels[("sgd", 1)]["edge_slope_ci"][0] < -1 < panels[("sgd", 1)]["edge_slope_ci"][1]
     assert panels[("sgd", 1)]["tol"] == 0.02
 
 

@@ -59,3 +59,12 @@ def test_best_on_a_storage_it_cannot_read(capsys, tmp_path, storage, expect):
     (tmp_path / "junk.db").write_text("not a database\n")
     err = _one_line_exit_2(capsys, ["best", "--storage", storage.format(tmp=tmp_path)], expect)
     assert "options=" not in err and "mode=ro" not in err
+
+
+def test_sweep_asking_for_more_test_examples_than_the_data_set_has(capsys, tmp_path):
+    spec = tmp_path / "big.toml"
+    spec.write_text(Path(SMOKE).read_text().replace('batch_size = 128', 'batch_size = 128\nn_test = 5000', 1))
+    db = tmp_path / "x.db"
+    _one_line_exit_2(capsys, ["sweep", str(spec), "--storage", f"sqlite:///{db}", "--quiet"],
+                     "n_test: digits has 809 test examples", "set n_test <= 809")
+    assert not db.exists()  # nothing written

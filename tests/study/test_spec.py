@@ -49,6 +49,9 @@ def test_grid_is_the_full_product():
     assert spec.study_grid_size("sgd") == 32
     cfg = spec.run_config(points[0])
     assert cfg["dataset"] == "digits" and cfg["optimizer"] == "sgd" and cfg["epochs"] in (2, 4)
+    assert cfg["n_test"] is None and cfg["curve_test"] is None  # the data set's own test set, scored whole
+    sized = parse_spec(GOOD.replace("budgets = [2, 4]", "budgets = [2, 4]\nn_test = 500\ncurve_test = 100"))
+    assert {k: sized.run_config(points[0])[k] for k in ("n_test", "curve_test")} == {"n_test": 500, "curve_test": 100}
 
 
 def test_examples_parse():
@@ -72,6 +75,8 @@ def test_examples_parse():
         (('dataset = "digits"', 'dataset = "svhn"'), "dataset: unknown data set 'svhn'"),
         (("budgets = [2, 4]", "budgets = [2, 4"), "not valid TOML.*line"),
         (('name = "t"', ""), "name: is required"),
+        (("budgets = [2, 4]", "budgets = [2, 4]\nn_test = 0"), "n_test: .*greater than or equal to 1"),
+        (("budgets = [2, 4]", "budgets = [2, 4]\ncurve_test = 1.5"), "curve_test"),
     ],
 )
 def test_bad_specs_give_one_line_naming_the_field(edit, expected):

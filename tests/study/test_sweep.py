@@ -76,7 +76,7 @@ def test_packed_sweep_records_every_point_as_its_own_trial_and_agrees_with_unpac
     same spec unpacked (--pack 1) gives the same numbers up to float32 rounding; a re-run does
     nothing; without a terminal the sweep prints progress lines and none of Ray's own warnings."""
     path = tmp_path / "s.toml"
-    path.write_text(spec_text("local", lrs=(0.02, 0.05, 0.1, 0.2), pack="4"))
+    path.write_text(spec_text("local", lrs=(0.02, 0.05, 0.1, 0.2), pack="4", extra="n_test = 800\ncurve_test = 100"))
     url = f"sqlite:///{tmp_path}/b.db"
     dry = subprocess.run([BASIN, "sweep", str(path), "--dry-run"], capture_output=True, text=True, timeout=120)
     assert "packs: 2 trials of 4 points (pack = 4)" in dry.stdout, dry.stdout
@@ -90,7 +90,8 @@ def test_packed_sweep_records_every_point_as_its_own_trial_and_agrees_with_unpac
 
     study = optuna.load_study(study_name="local/sgdw/cosine", storage=url)
     assert study.user_attrs["dataset"] == "digits" and study.user_attrs["grid_size"] == 8
-    assert study.user_attrs["spec"]["name"] == "local" and study.user_attrs["n_test"] == 809
+    assert study.user_attrs["spec"]["name"] == "local" and study.user_attrs["n_test"] == 800
+    assert study.user_attrs["curve_test"] == 100 and study.user_attrs["spec"]["n_test"] == 800
     t = study.trials[0]
     assert set(t.distributions) == {"lr", "wd_norm", "budget", "seed"} and t.distributions["lr"].log
     assert t.value == t.intermediate_values[2] == t.user_attrs["test_error"][-1]
@@ -108,7 +109,7 @@ def test_packed_sweep_records_every_point_as_its_own_trial_and_agrees_with_unpac
     mine = {key(tr): tr for tr in study.trials}
     for tr in ref.trials:
         other = mine[key(tr)]
-        assert abs(tr.value - other.value) <= 0.01  # 8 of 809 test images; observed 0 (docs/benchmarks.md)
+        assert abs(tr.value - other.value) <= 0.01  # 8 of 800 test images; observed 0 (docs/benchmarks.md)
         assert abs(tr.user_attrs["train_loss"][-1] - other.user_attrs["train_loss"][-1]) < 1e-3
 
     again = sweep_cli(path, url)

@@ -178,6 +178,31 @@ def test_mnist1d_regenerates_deterministically_offline_and_keeps_global_rngs(mni
         assert f["x"].shape == (4000, 40)
 
 
+def test_mnist1d_larger_test_set_keeps_training_and_the_published_test_signals(mnist1d, mnist1d_dir):
+    big = data.load("mnist1d", data_dir=mnist1d_dir, n_test=2345)
+    assert big.x_test.shape == (2345, 1, 40) and big.y_test.shape == (2345,)
+    assert torch.equal(big.x_train, mnist1d.x_train) and torch.equal(big.y_train, mnist1d.y_train)
+    assert torch.equal(big.x_test[:1000], mnist1d.x_test) and torch.equal(big.y_test[:1000], mnist1d.y_test)
+    extra = big.x_test[1000:]
+    assert not any(torch.equal(extra[i], mnist1d.x_test[j]) for i in range(20) for j in range(1000))  # new signals
+    counts = torch.bincount(big.y_test[1000:], minlength=10)
+    assert counts.min() >= 100  # the generator's classes, balanced (≈ 134 each)
+    assert abs(extra.mean().item()) < 0.1 and abs(extra.std().item() - 1) < 0.1  # the same scale as the training set
+    cache = mnist1d_dir / "mnist1d" / f"mnist1d-v1-seed{data.MNIST1D_EXTRA_SEED}-test1350.npz"
+    assert cache.is_file()  # cached under its size: part of the cache key
+    again = data.load("mnist1d", data_dir=mnist1d_dir, n_test=1200)  # a prefix of a larger draw is a new file
+    assert torch.equal(again.x_test[:1000], mnist1d.x_test) and again.x_test.shape[0] == 1200
+    small = data.load("mnist1d", data_dir=mnist1d_dir, n_test=300)
+    assert torch.equal(small.x_test, mnist1d.x_test[:300])
+
+
+def test_a_test_set_larger_than_the_data_set_has_is_one_clear_line(digits):
+    assert torch.equal(data.load("digits", n_test=100).x_test, digits.x_test[:100])
+    with pytest.raises(data.DataError) as exc:
+        data.load("digits", n_test=5000)
+    assert_one_line(exc, "n_test", "809", "set n_test <= 809")
+
+
 # -------------------------------------------------------------------------------------- CIFAR
 
 

@@ -6,6 +6,7 @@ and compares per-epoch results, final parameters and BatchNorm statistics.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -93,6 +94,22 @@ def test_members_with_different_budgets_and_schedules_share_a_pack():
     assert_same_runs(members)
     first = list(train(members[0]))
     assert first[-1].val_error is not None and first[-1].val_error != first[-1].test_error
+
+
+def test_a_pack_scores_its_curves_on_curve_test_as_its_members_runs_do():
+    """An epoch that ends any member's budget (or restart period) scores the whole test set for every
+    member (the pack makes one pass); the other epochs score the first curve_test examples, as the
+    unpacked run does; every member's value epochs are its unpacked run's."""
+    cosine = dict(schedule="cosine", schedule_params={})
+    members = configs([dict(optimizer="adamw", lr=1e-3, wd_norm=0.05, epochs=2, **cosine),
+                       dict(optimizer="adam", lr=2e-3, wd_norm=0.1, epochs=4, **cosine)], n_test=400, curve_test=60)
+    per_epoch = list(train_pack(members))
+    cheap = [{r.epoch: r.test_error for r in train(c)} for c in members]
+    whole = [{r.epoch: r.test_error for r in train(dataclasses.replace(c, curve_test=None))} for c in members]
+    assert close(per_epoch[0][0].test_error, cheap[0][1]) and close(per_epoch[0][1].test_error, cheap[1][1])
+    assert cheap[1][1] != whole[1][1]  # epoch 1 scores 60 examples, not 400
+    assert close(per_epoch[1][0].test_error, whole[0][2]) and close(per_epoch[1][1].test_error, whole[1][2])
+    assert close(per_epoch[2][1].test_error, cheap[1][3]) and close(per_epoch[3][1].test_error, whole[1][4])
 
 
 def test_an_exploding_member_poisons_nothing():

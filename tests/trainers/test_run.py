@@ -64,6 +64,19 @@ def test_warm_restarts_change_lambda_and_mark_period_ends():
     assert results[1].eta > 0.9 * results[0].eta  # η jumped back up after the restart
 
 
+def test_curve_test_scores_the_curve_on_a_prefix_and_every_value_epoch_on_the_whole_test_set():
+    full, cheap, prefix = run(n_test=700), run(n_test=700, curve_test=100), run(n_test=100)
+    assert [r.train_loss for r in cheap] == [r.train_loss for r in full]  # training is untouched
+    assert [r.test_error for r in cheap[:-1]] == [r.test_error for r in prefix[:-1]]  # the first 100 examples
+    assert cheap[-1].test_error == full[-1].test_error  # the last epoch: all 700
+    restarts = dict(schedule="warm-restarts", schedule_params={"t0": 1, "t_mult": 2}, epochs=4)
+    wr, wr_full, wr_prefix = run(curve_test=50, **restarts), run(**restarts), run(n_test=50, **restarts)
+    ends = [r.epoch for r in wr if r.period_end]
+    assert ends == [1, 3]
+    for a, b, c in zip(wr, wr_full, wr_prefix):  # period ends and the last epoch on all, epoch 2 on 50
+        assert a.test_error == (b.test_error if a.period_end or a.epoch == 4 else c.test_error)
+
+
 @pytest.mark.parametrize(
     "kw, field",
     [
@@ -76,6 +89,8 @@ def test_warm_restarts_change_lambda_and_mark_period_ends():
         (dict(schedule="warm-restarts", schedule_params={"t0": 0}), "schedule: t0"),
         (dict(schedule="cosine", schedule_params={"t0": 3}), "schedule"),
         (dict(optimizer="adam", betas=(1.5, 0.9)), "optimizer: betas"),
+        (dict(n_test=0), "n_test"),
+        (dict(curve_test=2.5), "curve_test"),
     ],
 )
 def test_bad_config_names_the_field(kw, field):
