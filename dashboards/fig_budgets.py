@@ -2,9 +2,9 @@
 
 Appendix B.1: with normalised weight decay λ = λ_norm·√(b/(B·T)), λ_norm* stays put as T grows
 (slope 0 on log–log axes) while raw λ* ∝ 1/√T (slope −½). :func:`budget_lines` draws storage's
-λ_norm*(T) and raw λ*(T) with their 95% intervals as error bars (open markers: budgets whose
-profile does not bracket λ_norm*, left out of the fit), the fitted power law T^k through the
-budgets it was fitted on (dashed; storage's exponent k, least squares, so through their centroid)
+λ_norm*(T) and raw λ*(T) with their 95% intervals as error bars (open markers: budgets the
+exponent does not rest on), the fitted power law T^k through the budgets it rests on (dashed;
+storage's exponent k from one joint fit over the (T, λ_norm) profile, drawn through their centroid)
 and the √ rule's prediction through each optimizer's first budget (dotted).
 """
 
@@ -36,7 +36,7 @@ def _error_bars(g: pd.DataFrame, key: str, lo: str, hi: str) -> dict:
 def _hover(name: str, sched: str, r) -> str:
     return (f"<b>{name}</b> · {esc(sched)} · T={r.budget}"
             f"<br>λ_norm* = {num(r.lambda_norm_star)} {num_interval(r.lambda_norm_lo, r.lambda_norm_hi)} 95%"
-            + ("" if r.located else " (not bracketed: left out of the fit)")
+            + ("" if r.located else " (not located inside the grid: the exponent does not rest on it)")
             + f"<br>raw λ* = {num(r.raw_star)} {num_interval(r.raw_lo, r.raw_hi)} 95%"
             f"<br>best cell α = {value_label(r.lr)}, λ_norm = {value_label(r.wd_norm)}"
             f"<br>reported error {pct(r.error)} {pct_interval(r.error_lo, r.error_hi)} ({esc(r.selection)})"

@@ -31,15 +31,16 @@ PLAUSIBLE_COLOR = "#d6007a"
 
 
 def coupling_text(c, *, sources: bool = True) -> str:
-    """"edge −0.98 [−1.10, −0.85] · valley −1.02 [−1.2, −0.9] 95% (test set + seeds) · coupled" (escaped)."""
+    """"λ* −1.01 [−1.2, −0.8] · edge −0.98 [−1.10, −0.85] · valley −1.02 [−1.2, −0.9] 95% (test set + seeds)
+    · coupled" (escaped): storage's estimates (``Coupling.estimates``) and verdict."""
     if c is None:
         return ""
-    parts = [f"{name} {slope_interval(value, ci)}" for name, value, ci in
-             (("edge", c.edge_slope, c.edge_slope_ci), ("valley", c.slope, c.slope_ci)) if value is not None]
-    if not parts:  # neither estimate has a slope: say how many rows locate the edge
-        return f"slope: {esc(c.verdict)} ({c.n_alpha} of {len(c.rows)} α rows locate the edge)"
+    parts = [f"{esc(name)} {slope_interval(value, ci)}" for name, value, ci, _ in c.estimates()]
+    if not parts:  # no estimate has a slope: say how many rows each had
+        return (f"slope: {esc(c.verdict)} ({c.n_argmin_rows} basin rows where λ_norm matters, "
+                f"{c.n_alpha} of {len(c.rows)} α rows locate the edge)")
     noise = f" ({esc(sources_label(c.sources))})" if sources else ""
-    ci = f" {level_label(c.level)}" if (c.slope_ci or c.edge_slope_ci) else ""
+    ci = f" {level_label(c.level)}" if any(e[2] for e in c.estimates()) else ""
     return f"{' · '.join(parts)}{ci}{noise} · {esc(c.verdict)}"
 
 
@@ -163,7 +164,8 @@ def _add_panel(fig: dict, p: Panel, xref: str, yref: str, crange: ColorRange, y:
         title=dict(text=("raw λ" if y == "wd" else "λ_norm (normalised decay)") if left else ""))
 
 
-LINE_STYLE = {"valley": ("dash", "fitted valley v*(α) (storage.coupling)"),
+LINE_STYLE = {"argmin": ("solid", "fitted λ_norm*(α) of the basin rows (storage.coupling)"),
+              "valley": ("dash", "fitted valley v*(α) (storage.coupling)"),
               "edge": ("dot", "fitted over-regularisation edge (storage.coupling)")}
 
 

@@ -198,7 +198,7 @@ def stars(coupling: storage.Coupling | None) -> list[Star]:
 
 @dataclass(frozen=True)
 class Line:
-    """One of storage's fitted lines (``valley`` or ``edge``) at each α row, log₂ units, with its band."""
+    """One of storage's fitted lines (``argmin``, ``valley`` or ``edge``) at each α row, log₂ units, with its band."""
 
     name: str
     slope: float
@@ -213,11 +213,11 @@ class Line:
 
 
 def fitted_lines(coupling: storage.Coupling | None) -> list[Line]:
-    """storage's fitted valley and edge lines over the panel's α rows (those it has a slope for)."""
+    """storage's fitted λ_norm*(α), valley and edge lines over the panel's α rows (those it has a slope for)."""
     if coupling is None:
         return []
     out = []
-    for name, slope in (("valley", coupling.slope), ("edge", coupling.edge_slope)):
+    for name, slope in (("argmin", coupling.argmin_slope), ("valley", coupling.slope), ("edge", coupling.edge_slope)):
         if slope is None or not math.isfinite(slope):
             continue
         pts = sorted((r["lr"], *(_log2(r[f"{name}_line{k}"]) for k in ("", "_lo", "_hi"))) for r in coupling.rows)

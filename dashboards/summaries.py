@@ -55,9 +55,7 @@ def _p(x) -> str:
 def _slope(c: storage.Coupling | None) -> str:
     if c is None:
         return "–"
-    parts = [f"{name} {slope_interval(v, ci)}" for name, v, ci in
-             (("edge", c.edge_slope, c.edge_slope_ci), ("valley", c.slope, c.slope_ci)) if v is not None]
-    return "; ".join(parts) or c.verdict
+    return "; ".join(f"{name} {slope_interval(v, ci)}" for name, v, ci, _ in c.estimates()) or c.verdict
 
 
 def _reported(p: Panel, b: pd.Series) -> tuple[str, str]:
@@ -166,18 +164,17 @@ def headline_rows(heads: pd.DataFrame) -> Rows:
 
 
 def coupling_rows(results: Sequence[storage.Coupling]) -> Rows:
-    """``basin best --coupling``: verdict and what it rests on, the edge and valley slopes with their
-    intervals and verdicts, their noise, the top-10 axis angle."""
-    header = ["sweep", "optimizer", "schedule", "T", "verdict", "rests on", "edge slope [95%]", "α rows locate the edge",
-              "valley slope [95%]", "noise", "top-10 axis", "notes"]
+    """``basin best --coupling``: verdict and what it rests on, the λ_norm*(α), edge and valley slopes
+    with their intervals and verdicts, their noise, the top-10 axis angle."""
+    header = ["sweep", "optimizer", "schedule", "T", "verdict", "rests on", "λ* slope [95%]", "basin rows in the λ* fit",
+              "edge slope [95%]", "α rows locate the edge", "valley slope [95%]", "noise", "top-10 axis", "notes"]
     rows = []
     for c in results:
         axis = "–" if c.axis_angle is None else f"{c.axis_angle:.0f}° (elong. {c.axis_elongation:.2f})"
+        est = {name: f"{slope_interval(v, ci)} → {verdict}" for name, v, ci, verdict in c.estimates()}
         rows.append([c.sweep, c.optimizer, c.schedule, str(c.budget), c.verdict, " + ".join(c.rests_on) or "–",
-                     f"{slope_interval(c.edge_slope, c.edge_slope_ci)} → {c.edge_verdict}" if c.edge_slope is not None
-                     else "–", str(c.n_alpha),
-                     f"{slope_interval(c.slope, c.slope_ci)} → {c.valley_verdict}" if c.slope is not None else "–",
-                     sources_label(c.sources), axis, "; ".join(c.notes)])
+                     est.get("λ*", "–"), str(c.n_argmin_rows), est.get("edge", "–"), str(c.n_alpha),
+                     est.get("valley", "–"), sources_label(c.sources), axis, "; ".join(c.notes)])
     return header, rows
 
 

@@ -141,8 +141,10 @@ def best_by_budget(
     over seeds), fits (train_error ≤ :data:`FIT_TRAIN_ERROR`: under-fitting runs answer a different
     question), wd_sqrt_budget (λ*·√T), n_budgets,
     lambda_norm_star/_lo/_hi (the refined λ_norm* of the panel's profile over α,
-    ``storage.evidence.budget_scaling``), raw_star/_lo/_hi (raw λ*), located, and per group k, k_lo,
-    k_hi (λ_norm* ∝ T^k), raw_exponent, raw_exponent_lo/_hi (= k − ½), consistent, favoured, verdict.
+    ``storage.evidence.budget_scaling``: the joint (T, λ_norm) valley at each T, else the budget's refined
+    argmin), raw_star/_lo/_hi (raw λ*), located (the budgets k rests on), and per group k, k_lo, k_hi
+    (λ_norm* ∝ T^k, one joint fit over every budget's profile), k_source ("valley" or "edge"),
+    raw_exponent, raw_exponent_lo/_hi (= k − ½), consistent, favoured, verdict.
     """
     rdb = reader(storage)
     meta, eff = _read(rdb, sweep, optimizer, schedule)
@@ -176,13 +178,13 @@ def best_by_budget(
                              raw_exponent=np.nan if scaling.raw_exponent is None else scaling.raw_exponent,
                              raw_exponent_lo=r_lo, raw_exponent_hi=r_hi, consistent=", ".join(scaling.consistent),
                              favoured=scaling.favoured or "", verdict=scaling.verdict,
-                             budget_notes="; ".join(scaling.notes))
+                             k_source=scaling.k_source or "", budget_notes="; ".join(scaling.notes))
         out.append(group)
     cols = [*analysis.PANEL_COLS, "lr", "wd_norm", "wd", "wd_sqrt_budget", "test_error", "test_error_lo",
             "test_error_hi", "error", "error_lo", "error_hi", "selection", "train_error", "fits", "n_seeds", "n_budgets",
             "lambda_norm_star", "lambda_norm_lo", "lambda_norm_hi", "raw_star", "raw_lo", "raw_hi", "located", "k",
             "k_lo", "k_hi", "raw_exponent", "raw_exponent_lo", "raw_exponent_hi", "consistent", "favoured", "verdict",
-            "sources", "border", "budget_notes"]
+            "k_source", "sources", "border", "budget_notes"]
     if not out:
         return pd.DataFrame(columns=cols)
     return pd.concat(out, ignore_index=True)[cols]
@@ -341,7 +343,7 @@ def coupling_frame(results: Sequence[Coupling]) -> pd.DataFrame:
     rows = []
     for c in results:
         d = c.to_dict()
-        for name in ("slope", "edge_slope", "curvature"):
+        for name in ("argmin_slope", "slope", "edge_slope", "curvature"):
             ci = d.pop(f"{name}_ci")
             d[f"{name}_lo"], d[f"{name}_hi"] = (ci if ci is not None else (None, None))
         d["notes"] = "; ".join(d["notes"])

@@ -4,11 +4,11 @@ The paper's Figure 2: with L2 regularisation (SGD, Adam) the good settings lie o
 the best λ shrinks as α grows, λ*·α ≈ const — because the effective decay is α·λ. With
 decoupled decay (SGDW, AdamW) the basin is axis-aligned: λ_norm* does not move with α.
 
-The verdict and its evidence come from :func:`storage.evidence.landscape.coupling`: two estimates
-from the whole landscape — the valley of a quadratic surface (``slope``, ``slope_ci``) and the
-over-regularisation edge (``edge_slope``, ``edge_slope_ci``) — each with a bootstrap interval over
-both noise sources (test set, seeds), and one verdict (``verdict``, resting on ``rests_on``; the
-rule is in docs/rules.md). One descriptive measurement is added here, without an interval (it
+The verdict and its evidence come from :func:`storage.evidence.landscape.coupling`: three estimates
+from the basin's rows — the slope of λ_norm*(α) (``argmin_slope``, ``argmin_slope_ci``), the valley
+of a quadratic surface (``slope``, ``slope_ci``) and the over-regularisation edge (``edge_slope``,
+``edge_slope_ci``) — each with a bootstrap interval over both noise sources (test set, seeds), and
+one verdict (``verdict``, resting on ``rests_on``; the rule is in docs/rules.md). One descriptive measurement is added here, without an interval (it
 describes the point estimate, it decides nothing):
 
 ``axis_angle``  Orientation of the principal axis of the top-10 cells, in degrees in (−90, 90]:
@@ -42,7 +42,11 @@ class Coupling:
     schedule: str
     budget: int
     verdict: str  # "coupled" | "decoupled" | "inconclusive"
-    rests_on: tuple[str, ...]  # the estimates the verdict rests on: "edge", "valley"
+    rests_on: tuple[str, ...]  # the estimates the verdict rests on: "argmin", "edge", "valley"
+    argmin_slope: float | None  # the slope of the basin rows' λ_norm*(α)
+    argmin_slope_ci: tuple[float, float] | None
+    argmin_verdict: str
+    n_argmin_rows: int  # basin rows in which λ_norm matters (the χ² test): the λ_norm*(α) fit's rows
     slope: float | None  # the valley's slope −H_uv/H_vv
     slope_ci: tuple[float, float] | None
     valley_verdict: str
@@ -68,9 +72,17 @@ class Coupling:
     rows: tuple[dict, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
 
+    def estimates(self) -> list[tuple[str, float, tuple[float, float] | None, str]]:
+        """(name, slope, interval, verdict) of each estimate that has a slope, in the order every view
+        shows them: "λ*" (λ_norm*(α)), "edge", "valley"."""
+        return [(name, value, ci, verdict) for name, value, ci, verdict in (
+            ("λ*", self.argmin_slope, self.argmin_slope_ci, self.argmin_verdict),
+            ("edge", self.edge_slope, self.edge_slope_ci, self.edge_verdict),
+            ("valley", self.slope, self.slope_ci, self.valley_verdict)) if value is not None]
+
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        for k in ("slope_ci", "edge_slope_ci", "curvature_ci"):
+        for k in ("argmin_slope_ci", "slope_ci", "edge_slope_ci", "curvature_ci"):
             d[k] = list(d[k]) if d[k] is not None else None
         d["notes"], d["sources"], d["rests_on"] = list(self.notes), list(self.sources), list(self.rests_on)
         d["rows"] = [dict(r) for r in self.rows]
@@ -97,14 +109,16 @@ def _principal_axis(points: np.ndarray) -> tuple[float, float]:
     return angle, elongation
 
 
-ROW_FIELDS = ("lambda_star", "lambda_star_lo", "lambda_star_hi", "edge", "edge_lo", "edge_hi", "edge_line",
-              "edge_line_lo", "edge_line_hi", "valley_line", "valley_line_lo", "valley_line_hi")
+ROW_FIELDS = ("lambda_star", "lambda_star_lo", "lambda_star_hi", "argmin_line", "argmin_line_lo", "argmin_line_hi",
+              "edge", "edge_lo", "edge_hi", "edge_line", "edge_line_lo", "edge_line_hi", "valley_line",
+              "valley_line_lo", "valley_line_hi")
 
 
 def _rows(ev: landscape.LandscapeCoupling, panel: evidence.Panel) -> tuple[dict, ...]:
     out = []
     for i in np.flatnonzero(ev.usable):
         row = {"lr": float(panel.alphas[i]), **{k: _finite(getattr(ev, k)[i]) for k in ROW_FIELDS}}
+        row["in_basin"], row["lambda_matters"] = bool(ev.basin[i]), bool(ev.argmin_rows[i])
         row["edge_located"] = bool(ev.edge_rows[i])
         out.append(row)
     return tuple(out)
@@ -117,7 +131,8 @@ def panel_coupling(ranked: pd.DataFrame, ev: landscape.LandscapeCoupling, panel:
     budget = int(ranked["budget"].iloc[0])
     have = ranked[ranked["n_seeds"] > 0]
     if have.empty:
-        return Coupling(sweep, optimizer, schedule, budget, "inconclusive", (), None, None, "inconclusive", None, None,
+        return Coupling(sweep, optimizer, schedule, budget, "inconclusive", (), None, None, "inconclusive", 0,
+                        None, None, "inconclusive", None, None,
                         0, None, None, "inconclusive", 0, None, None, tol, ev.n_boot, None, None, None, ev.level,
                         ev.sources, (), ("no COMPLETE trial in this panel",))
     notes = list(ev.notes)
@@ -141,7 +156,8 @@ def panel_coupling(ranked: pd.DataFrame, ev: landscape.LandscapeCoupling, panel:
             notes.append(f"top-{len(top)} cloud nearly round (elongation {axis_elong:.2f}): its axis angle means little")
 
     return Coupling(
-        sweep, optimizer, schedule, budget, ev.verdict, ev.rests_on, ev.slope, ev.slope_ci, ev.valley_verdict,
+        sweep, optimizer, schedule, budget, ev.verdict, ev.rests_on, ev.argmin_slope, ev.argmin_slope_ci,
+        ev.argmin_verdict, ev.n_argmin_rows, ev.slope, ev.slope_ci, ev.valley_verdict,
         ev.curvature, ev.curvature_ci, ev.n_fit_cells, ev.edge_slope, ev.edge_slope_ci, ev.edge_verdict,
         ev.n_edge_rows, axis_angle, axis_elong, tol, ev.n_boot, float(best["lr"]), float(best["wd_norm"]),
         float(best["test_error"]), ev.level, ev.sources, _rows(ev, panel), tuple(notes),

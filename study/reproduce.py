@@ -10,7 +10,7 @@ Claims and verdicts (95% intervals over the test set and seeds, from :mod:`stora
 
 1. Figure 2 — with L2 regularisation the basin is coupled (d log λ_norm*/d log α ≈ −1), with
    decoupled decay it is axis-aligned (≈ 0): per optimizer, ``reproduced`` when
-   ``storage.coupling``'s verdict (from the edge and valley slopes' intervals) is the expected one,
+   ``storage.coupling``'s verdict (from the λ_norm*(α), edge and valley slopes' intervals) is the expected one,
    ``not reproduced`` when it is the opposite one, else ``inconclusive``.
 2. AdamW beats Adam (paper ≈ 15% relative on CIFAR-10 / ImageNet32x32), SGDW beats SGD: the relative
    improvement of the best settings, paired over seeds: ``reproduced`` when its interval lies above
@@ -103,14 +103,13 @@ def coupling_claims(rdb, spec: SweepSpec, n_boot: int) -> list[Claim]:
             continue
         verdict = ("reproduced" if c.verdict == expected else
                    "not reproduced" if c.verdict == OPPOSITE[expected] else "inconclusive")
-        parts = [f"{name} {value:+.2f} {_ci(*ci) if ci else 'no interval'}" for name, value, ci in
-                 (("edge", c.edge_slope, c.edge_slope_ci), ("valley", c.slope, c.slope_ci)) if value is not None]
+        parts = [f"{name} {value:+.2f} {_ci(*ci) if ci else 'no interval'}" for name, value, ci, _ in c.estimates()]
         estimate = f"{'; '.join(parts) or 'no slope'} → {c.verdict}"
         paper = "coupled: slope ≈ −1" if expected == "coupled" else "decoupled: slope ≈ 0"
         out.append(Claim(
             f"Figure 2: the {LABELS[c.optimizer]} basin is {expected}", paper, estimate, verdict,
             f"{spec.name} ({c.schedule}, T={c.budget}, {len(spec.seeds)} seeds; rests on "
-            f"{' and '.join(c.rests_on) or 'no decided estimate'}; {c.n_alpha} α rows locate the edge)",
+            f"{' and '.join(c.rests_on) or 'no decided estimate'}; λ_norm* from {c.n_argmin_rows} basin rows)",
             "; ".join(c.notes)))
     return out
 

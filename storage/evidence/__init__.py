@@ -103,9 +103,9 @@ Answers
 * Comparisons (:func:`compare`): r = (e_coupled − e_decoupled)/e_coupled of the two selected
   settings, per draw: paired when both sides used the same :class:`SeedDraws` (same resampled labels
   on both sides), with each value's own test noise.
-* Budgets (:func:`budget_scaling`, Appendix B.1): λ_norm*(T) is the refined argmin over λ_norm of
-  the panel's profile min_α e(α, λ_norm); the exponent k of λ_norm* ∝ T^k is the least-squares slope
-  over the budgets whose profile brackets λ_norm*; raw λ* ∝ T^(k − ½) exactly. Predictions for k:
+* Budgets (:func:`budget_scaling`, Appendix B.1; :mod:`storage.evidence.budgets`): one joint fit over
+  the budgets' profiles min_α e(α, λ_norm) — the coupling's valley and edge estimators with log T as
+  the row axis — gives the exponent k of λ_norm* ∝ T^k; raw λ* ∝ T^(k − ½) exactly. Predictions for k:
   the paper's √ rule 0 (raw λ* ∝ T^−½), τ = 1/(η_t·λ) a fixed fraction of the run −½ (raw λ* ∝
   T^−1), τ fixed in epochs +½ (raw λ* flat; Wang & Aitchison, arXiv 2405.13698). Favoured: the only
   prediction the interval contains; none when it contains none; "cannot tell apart" when several.
@@ -797,7 +797,7 @@ def compare(coupled: BestError, decoupled: BestError, *, level: float = DEFAULT_
                       paired, level, int(valid.sum()), tuple(notes))
 
 
-# ─── Budgets (Appendix B.1): λ_norm* against T ───────────────────────────────────────────────────
+# ─── Budgets (Appendix B.1): the profile over α; the answer is storage/evidence/budgets.py ─────────
 
 
 def profile(grid: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -810,110 +810,7 @@ def profile(grid: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         return np.nanmin(g, axis=-2)
 
 
-def consistent_predictions(ci: tuple[float, float] | None) -> tuple[str, ...]:
-    """The :data:`PREDICTIONS` of k that the interval contains."""
-    if ci is None:
-        return ()
-    return tuple(name for name, k in PREDICTIONS.items() if ci[0] <= k <= ci[1])
-
-
-def favoured_prediction(consistent: Sequence[str]) -> str | None:
-    """The only consistent prediction; None when none or several are (see ``BudgetScaling.verdict``)."""
-    return consistent[0] if len(consistent) == 1 else None
-
-
-@dataclass(frozen=True, eq=False)
-class BudgetScaling(_Result):
-    """λ_norm*(T) (and raw λ*(T) when b, B are given) with intervals; the exponents and the verdict.
-
-    ``k`` is the exponent of λ_norm* ∝ T^k, ``raw_exponent`` = k − ½ that of raw λ*; ``located`` the
-    budgets whose profile brackets λ_norm* (the fit uses those); ``verdict`` one line.
-    """
-
-    budgets: tuple[int, ...]
-    lambda_norm_star: np.ndarray
-    lambda_norm_lo: np.ndarray
-    lambda_norm_hi: np.ndarray
-    raw_star: np.ndarray | None
-    raw_lo: np.ndarray | None
-    raw_hi: np.ndarray | None
-    censored: np.ndarray
-    located: np.ndarray
-    k: float | None
-    k_ci: tuple[float, float] | None
-    raw_exponent: float | None
-    raw_exponent_ci: tuple[float, float] | None
-    consistent: tuple[str, ...]
-    favoured: str | None
-    verdict: str
-    level: float
-    n_boot: int
-    n_valid_draws: int
-    notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _budget_star(panel: Panel, seeds: SeedDraws, gen: np.random.Generator, level: float):
-    """(point log λ_norm*, its draws (n_boot,), border-censored, bracketed) of one budget's profile."""
-    usable = usable_rows(panel)
-    log_l = np.log(panel.wd_norms)
-    point = profile(panel.grid(panel.means), usable)
-    land = profile(panel.grid(panel_draws(panel, seeds, gen, level=level, expand=EXPAND_LAND)), usable)
-    cells = profile(panel.grid(panel_draws(panel, seeds, gen, level=level, expand="t")), usable)
-    dead = (all_fixed(panel) | ~usable[:, None]).all(0)  # profile columns with only diverged cells
-    est = lambda_star(point, log_l, exclude=dead)
-    return (est.log_star, lambda_star(land, log_l, exclude=dead).log_star, bool(est.censored),
-            bool(bracketed(cells, point, level)))
-
-
-def _verdict_line(consistent: Sequence[str], favoured: str | None) -> str:
-    if favoured:
-        return f"favours {favoured}"
-    if consistent:
-        return "cannot tell apart: " + ", ".join(consistent)
-    return "consistent with none of the predictions"
-
-
-def budget_scaling(panels: Sequence[Panel], seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL,
-                   batch_size: int | None = None, n_train: int | None = None) -> BudgetScaling:
-    """λ_norm* per budget T (each panel's ``budget``), the exponent k of λ_norm* ∝ T^k and raw λ* ∝ T^(k−½).
-
-    One :class:`SeedDraws` for all budgets: seed labels common to several budgets are resampled
-    together (paired); budgets with disjoint labels are independent.
-    """
-    gen = _rng(rng)
-    if any(p.budget is None for p in panels):
-        raise ValueError("every panel needs its budget T")
-    panels = sorted(panels, key=lambda p: p.budget)
-    budgets = tuple(int(p.budget) for p in panels)
-    if len(set(budgets)) != len(budgets):
-        raise ValueError(f"budgets repeat: {budgets}")
-    parts = [_budget_star(p, seeds, gen, level) for p in panels]
-    point = np.array([p[0] for p in parts], float)
-    boot = np.stack([p[1] for p in parts], -1)  # (n_boot, nT)
-    censored = np.array([p[2] for p in parts])
-    located = np.array([p[3] for p in parts]) & np.isfinite(point)
-    log_t = np.log(np.asarray(budgets, float))
-    k = slope(log_t, point, located, MIN_BUDGETS)
-    k_boot = slope(log_t, boot, located, MIN_BUDGETS)
-    valid = np.isfinite(k_boot)
-    k_ci = tuple(float(x) for x in percentile_interval(k_boot[valid], level)) if valid.any() and np.isfinite(k) else None
-    lo, hi = percentile_interval(boot, level)
-    raw = None
-    if batch_size and n_train:
-        scale = np.sqrt(batch_size / (n_train * np.asarray(budgets, float)))
-        raw = (np.exp(point) * scale, np.exp(lo) * scale, np.exp(hi) * scale)
-    consistent = consistent_predictions(k_ci)
-    favoured = favoured_prediction(consistent)
-    notes = []
-    if (~located).any():
-        notes.append(f"budgets {[b for b, ok in zip(budgets, located) if not ok]} do not bracket λ_norm* "
-                     "inside the grid: left out of the fit")
-    if int(located.sum()) < MIN_BUDGETS:
-        notes.append(f"{int(located.sum())} budget(s) locate λ_norm*: an exponent needs ≥ {MIN_BUDGETS}")
-    kf = float(k) if np.isfinite(k) else None
-    return BudgetScaling(
-        budgets, np.exp(point), np.exp(lo), np.exp(hi), *(raw or (None, None, None)), censored, located, kf, k_ci,
-        None if kf is None else kf - 0.5, None if k_ci is None else (k_ci[0] - 0.5, k_ci[1] - 0.5),
-        consistent, favoured, _verdict_line(consistent, favoured) if k_ci else "no exponent", level, seeds.n_boot,
-        int(valid.sum()), tuple(notes),
-    )
+# the budget answer lives in its own module (it reuses the coupling's landscape estimators); imported
+# last, once every name it takes from this package is defined
+from storage.evidence.budgets import (BudgetScaling, budget_scaling, consistent_predictions,  # noqa: E402
+                                      favoured_prediction)

@@ -96,16 +96,23 @@ class Valley(NamedTuple):
     line: np.ndarray  # (..., nα) v*(u_i), centred coordinates undone
 
 
-def valley(values: np.ndarray, fit: np.ndarray, u: np.ndarray, v: np.ndarray) -> Valley | None:
-    """The surface through the ``fit`` cells (nα, nλ) of ``values`` (..., nα, nλ); None if not identifiable."""
+def valley(values: np.ndarray, fit: np.ndarray, u: np.ndarray, v: np.ndarray, *, min_rows: int = MIN_POINTS
+           ) -> Valley | None:
+    """The surface through the ``fit`` cells (nα, nλ) of ``values`` (..., nα, nλ); None if not identifiable.
+
+    With fewer than 3 distinct rows (``min_rows`` = 2: two budgets) the u² term is dropped: the
+    valley −(b_v + H_uv·u)/H_vv does not need it, and two rows cannot identify it."""
     ia, iw = np.nonzero(fit)
-    if ia.size < N_COEF + 1:
+    n_rows = np.unique(ia).size
+    cols = list(range(N_COEF)) if n_rows >= 3 else [0, 1, 2, 4, 5]  # without u² through two rows
+    if n_rows < min_rows or ia.size < len(cols) + 1:
         return None
     uc, vc = u - u[np.unique(ia)].mean(), v - v[np.unique(iw)].mean()  # centred: a well-conditioned design
-    X = design(uc[ia], vc[iw])
-    if np.linalg.matrix_rank(X) < N_COEF:
+    X = design(uc[ia], vc[iw])[:, cols]
+    if np.linalg.matrix_rank(X) < len(cols):
         return None
-    coef = np.asarray(values, float)[..., ia, iw] @ np.linalg.pinv(X).T  # (..., 6)
+    coef = np.zeros(np.shape(values)[:-2] + (N_COEF,))
+    coef[..., cols] = np.asarray(values, float)[..., ia, iw] @ np.linalg.pinv(X).T  # (..., 6)
     b_v, a_uv, a_vv = coef[..., 2], coef[..., 4], coef[..., 5]
     with np.errstate(divide="ignore", invalid="ignore"):
         s = np.where(a_vv != 0, -a_uv / (2 * a_vv), np.nan)
@@ -168,6 +175,63 @@ def located_rows(point: Edge, cells: np.ndarray, usable: np.ndarray, level: floa
     return ok & np.isfinite(p) & (p < 1 - level)
 
 
+def basin_rows(means: np.ndarray, dead: np.ndarray, usable: np.ndarray, tol: float) -> np.ndarray:
+    """Rows (nα,) inside the basin: usable, with a measured cell within ``tol`` of the panel's best.
+
+    The claim is about the basin of good settings: a row whose every cell is far worse than the best
+    (an α too small to train, or too large) says where the landscape's cliffs run, not where λ* is."""
+    measured = np.where(np.isfinite(means) & ~dead, means, np.inf)
+    row_best = measured.min(1)
+    if not np.isfinite(row_best[usable]).any():
+        return np.zeros(usable.shape, bool)
+    return usable & (row_best <= row_best[usable].min() + tol + 1e-12)
+
+
+def lambda_matters(panel: Panel, rows: np.ndarray, level: float) -> np.ndarray:
+    """Rows (nα,) in which λ_norm matters: a χ² test that the row's measured cell means are equal,
+    Σ_j (m_j − m̄)²/var_j on J − 1 degrees of freedom at 1 − ``level`` (an F test on (J − 1, Σ(k_j − 1))
+    when the seeds' variance s² dominates, as it is estimated), var_j = max(s², b_j)/k_j with
+    b_j the test-set variance of one run (binomial m(1 − m)/n_test, or se² for a loss), s² the
+    row's pooled variance over seeds and k_j the cell's seeds; or a row with both diverged and
+    measured cells (where it diverges depends on λ_norm). Without such evidence a row's argmin is
+    the noise's: a test on cells chosen by the data (the row's best against its worst) would find
+    an effect in a flat row most of the time. Measured: tests/storage/test_landscape.py."""
+    from scipy.stats import chi2  # only here: the CLI's answer commands import storage lazily
+    from scipy.stats import f as f_dist
+
+    E = np.asarray(panel.E, float)
+    measured = np.isfinite(E) & ~panel.fixed
+    k = measured.sum(1)
+    m = np.where(k > 0, np.where(measured, E, 0).sum(1) / np.maximum(k, 1), np.nan)
+    if panel.se is not None:
+        b = np.where(measured, np.asarray(panel.se, float) ** 2, 0).sum(1) / np.maximum(k, 1)
+    elif panel.n_test is not None:
+        floor = 0.5 / (panel.n_test + 1)
+        mc = np.clip(m, floor, 1 - floor)
+        b = mc * (1 - mc) / panel.n_test
+    else:
+        b = np.zeros_like(m)
+    dev = np.where(measured, E - m[:, None], 0.0)
+    ss, dof = panel.grid((dev ** 2).sum(1)), panel.grid(np.maximum(k - 1, 0))
+    s2 = np.divide(ss.sum(1), dof.sum(1), out=np.zeros(ss.shape[0]), where=dof.sum(1) > 0)  # per row
+    var = np.maximum(s2[:, None], panel.grid(b)) / np.maximum(panel.grid(k), 1)
+    ok = (panel.grid(k) > 0) & (var > 0)
+    mg = panel.grid(m)
+    w = np.where(ok, 1.0 / np.where(ok, var, 1.0), 0.0)
+    centre = np.divide((w * np.where(ok, mg, 0)).sum(1), w.sum(1), out=np.zeros(w.shape[0]), where=w.sum(1) > 0)
+    stat = (w * np.where(ok, mg - centre[:, None], 0) ** 2).sum(1)
+    df = ok.sum(1) - 1
+    # with the variance estimated from the seeds (ν = Σ(k_j − 1) degrees of freedom), F(J − 1, ν), not χ²
+    nu = dof.sum(1)
+    b_row = np.divide(np.where(ok, panel.grid(b), 0).sum(1), ok.sum(1), out=np.zeros(ok.shape[0]), where=ok.any(1))
+    seeded = (nu > 0) & (s2 >= b_row)
+    dfc = np.maximum(df, 1)
+    p = np.where(seeded, f_dist.sf(stat / dfc, dfc, np.maximum(nu, 1)), chi2.sf(stat, dfc))
+    p = np.where(df >= 1, p, 1.0)
+    dead = panel.grid(np.isfinite(E).any(1) & ~measured.any(1))
+    return rows & (((p < 1 - level) & (df >= 1)) | (dead.any(1) & ok.any(1)))
+
+
 def _line(u: np.ndarray, y: np.ndarray, rows: np.ndarray, s: np.ndarray) -> np.ndarray:
     """The least-squares line of slope ``s`` (...,) through the ``rows`` of y (..., nα), at every u."""
     w = rows & np.isfinite(y)
@@ -192,6 +256,10 @@ class LandscapeCoupling(_Result):
 
     verdict: str
     rests_on: tuple[str, ...]
+    argmin_slope: float | None
+    argmin_slope_ci: tuple[float, float] | None
+    argmin_verdict: str
+    n_argmin_rows: int
     slope: float | None
     slope_ci: tuple[float, float] | None
     curvature: float | None
@@ -207,6 +275,11 @@ class LandscapeCoupling(_Result):
     n_boot: int
     sources: tuple[str, ...]
     usable: np.ndarray
+    basin: np.ndarray
+    argmin_rows: np.ndarray
+    argmin_line: np.ndarray
+    argmin_line_lo: np.ndarray
+    argmin_line_hi: np.ndarray
     lambda_star: np.ndarray
     lambda_star_lo: np.ndarray
     lambda_star_hi: np.ndarray
@@ -248,9 +321,31 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
     cells = panel.grid(panel_draws(panel, seeds, gen, level=level, expand="t"))
     nan_rows = np.full(u.size, np.nan)
     notes: list[str] = []
+    basin = basin_rows(point, dead, usable, tol)
+    if (usable & ~basin).any():
+        notes.append(f"{int((usable & ~basin).sum())} α row(s) outside the basin (no cell within {tol:g} of the best): "
+                     "not in the slopes")
+
+    # λ_norm*(α): each basin row's refined argmin
+    star = lambda_star(point, v, ~usable, exclude=dead)
+    boot = lambda_star(land, v, ~usable, exclude=dead).log_star
+    s_lo, s_hi = percentile_interval(boot, level)
+    a_rows = lambda_matters(panel, basin, level)
+    a_slope = _num(slope(u, star.log_star, a_rows))
+    a_boot = slope(u, boot, a_rows)
+    a_ci = _ci(a_boot, a_slope, level)
+    argmin_verdict = slope_verdict(a_ci)
+    if int(a_rows.sum()) < MIN_POINTS:
+        notes.append(f"{int(a_rows.sum())} basin row(s) where λ_norm matters (a cell distinguishably worse than the "
+                     f"row's best): the λ_norm*(α) slope needs ≥ {MIN_POINTS}")
+    if a_slope is None:
+        a_line = a_line_lo = a_line_hi = nan_rows
+    else:
+        lo, hi = percentile_interval(_line(u, boot, a_rows, a_boot), level)
+        a_line, a_line_lo, a_line_hi = (np.exp(x) for x in (_line(u, star.log_star, a_rows, a_slope), lo, hi))
 
     # the valley
-    fit = fit_cells(point, dead, usable, panel.chance)
+    fit = fit_cells(point, dead, basin, panel.chance)
     vp, vb = valley(point, fit, u, v), valley(land, fit, u, v)
     if vp is None:
         s = curv = None
@@ -263,7 +358,7 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
         s, curv = _num(vp.slope), _num(vp.curvature)
         s_ci, c_ci = _ci(vb.slope, s, level), _ci(vb.curvature, curv, level)
         curves = c_ci is not None and c_ci[0] > 0
-        inside = int((usable & (vp.line >= v.min()) & (vp.line <= v.max())).sum())
+        inside = int((basin & (vp.line >= v.min()) & (vp.line <= v.max())).sum())
         valley_verdict = slope_verdict(s_ci) if curves and inside >= MIN_POINTS else INCONCLUSIVE
         if not curves:
             notes.append("the surface does not curve significantly in λ_norm (H_vv's interval reaches 0): "
@@ -278,7 +373,7 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
     # the edge
     ep = edges(point, v, tol, dead)
     eb = edges(land, v, tol, dead).position
-    rows = located_rows(ep, cells, usable, level)
+    rows = located_rows(ep, cells, basin, level)
     es = slope(u, ep.position, rows)
     es_boot = slope(u, eb, rows)
     e_slope = _num(es)
@@ -296,17 +391,19 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
         lo, hi = percentile_interval(lines, level)
         e_line, e_line_lo, e_line_hi = (np.exp(x) for x in (_line(u, ep.position, rows, es), lo, hi))
 
-    # the rows' argmins (descriptive)
-    star = lambda_star(point, v, ~usable, exclude=dead)
-    boot = lambda_star(land, v, ~usable, exclude=dead).log_star
-    s_lo, s_hi = percentile_interval(boot, level)
-
-    verdict, rests_on = combine({"edge": edge_verdict, "valley": valley_verdict})
-    if verdict == INCONCLUSIVE and INCONCLUSIVE not in (edge_verdict, valley_verdict):
-        notes.append(f"the edge says {edge_verdict}, the valley {valley_verdict}: inconclusive")
+    verdicts = {"argmin": argmin_verdict, "edge": edge_verdict, "valley": valley_verdict}
+    for name, ci in (("argmin", a_ci), ("edge", e_ci), ("valley", s_ci)):
+        if ci is not None and all(not (ci[0] <= p + MARGIN and ci[1] >= p - MARGIN) for p in PREDICTIONS.values()):
+            notes.append(f"the {name} slope's interval [{ci[0]:+.2f}, {ci[1]:+.2f}] is near neither −1 nor 0: "
+                         "it decides nothing (a cliff or surface that this landscape's basin does not follow)")
+    verdict, rests_on = combine(verdicts)
+    decided = {k: x for k, x in verdicts.items() if x != INCONCLUSIVE}
+    if verdict == INCONCLUSIVE and len(set(decided.values())) > 1:
+        notes.append("the estimates disagree (" + ", ".join(f"{k} {x}" for k, x in decided.items()) + "): inconclusive")
     return LandscapeCoupling(
-        verdict, rests_on, s, s_ci, curv, c_ci, valley_verdict, int(fit.sum()), e_slope, e_ci, edge_verdict, n_rows,
-        float(tol), level, seeds.n_boot, noise_sources(panel), usable,
+        verdict, rests_on, a_slope, a_ci, argmin_verdict, int(a_rows.sum()),
+        s, s_ci, curv, c_ci, valley_verdict, int(fit.sum()), e_slope, e_ci, edge_verdict, n_rows,
+        float(tol), level, seeds.n_boot, noise_sources(panel), usable, basin, a_rows, a_line, a_line_lo, a_line_hi,
         np.exp(star.log_star), np.where(usable, np.exp(s_lo), np.nan), np.where(usable, np.exp(s_hi), np.nan),
         np.exp(ep.position), np.where(usable, np.exp(e_lo), np.nan), np.where(usable, np.exp(e_hi), np.nan), rows,
         e_line, e_line_lo, e_line_hi, v_line, v_lo, v_hi, tuple(notes),

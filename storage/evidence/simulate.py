@@ -15,6 +15,9 @@ Shapes (``SHAPES``; ``truth`` the planted slope d log λ_norm*/d log α, None: n
                      the two largest α diverge from the second cell past the cliff on
 ``decoupled-cliff``  the same plateau and cliff at a fixed λ_norm (j_c = 5.5); the two largest α
                      diverge from the second cell past the cliff on
+``decoupled-tilted`` MNIST-1D's decoupled shape (SGDW, AdamW): the optimum stays at j* = 4.5 on a shallow
+                     bowl, but at small α the cliff follows λ/α = const (decay outpacing learning,
+                     j_c = i + 3.5) before it flattens at j_c = 6.5: the edge tilts, λ* barely does
 ``flat``             no λ effect at all: p depends on α only
 ``diagonal``         the issue's noise-free diagonal: six α rows, log₂ λ* = −2, −3, …, −7 (slope −1)
 """
@@ -29,8 +32,8 @@ CHANCE = 0.9
 ALPHAS = 2.0 ** np.arange(-10, -2)
 WDS = 2.0 ** np.arange(-7, 1)
 N = 8
-SHAPES = {"coupled-bowl": -1.0, "decoupled-bowl": 0.0, "coupled-cliff": -1.0, "decoupled-cliff": 0.0, "flat": None,
-          "diagonal": -1.0}
+SHAPES = {"coupled-bowl": -1.0, "decoupled-bowl": 0.0, "coupled-cliff": -1.0, "decoupled-cliff": 0.0,
+          "decoupled-tilted": 0.0, "flat": None, "diagonal": -1.0}
 
 
 def truth(shape: str) -> np.ndarray:
@@ -49,6 +52,10 @@ def truth(shape: str) -> np.ndarray:
             dead = (I >= 6) & (J >= 11 - I)
         else:
             dead = (I >= 6) & (J >= 7)
+    elif shape == "decoupled-tilted":
+        cliff = np.minimum(I + 3.5, 6.5)
+        below = 0.03 + alpha_bowl + 0.003 * (J - 4.5) ** 2
+        p = np.where(J < cliff, below, np.minimum(below + 0.3 * (J - cliff + 0.5), CHANCE))
     elif shape == "flat":
         p = 0.04 + alpha_bowl + 0 * J
     elif shape == "diagonal":

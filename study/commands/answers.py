@@ -313,6 +313,9 @@ def _emit_by_budget(table: pd.DataFrame, args) -> int:
             print(f"  λ_norm* ∝ T^{g['k']:+.2f} {_interval(g['k_lo'], g['k_hi'], 1.0, '+.2f')}, raw λ* ∝ "
                   f"T^{g['raw_exponent']:+.2f} {_interval(g['raw_exponent_lo'], g['raw_exponent_hi'], 1.0, '+.2f')}"
                   f" ({LEVEL}): {g['verdict']}")
+            print(f"  from one joint fit over every budget's (T, λ_norm) profile: the {g['k_source']}"
+                  + (" of the quadratic surface" if g["k_source"] == "valley" else
+                     " (the largest λ_norm still near each budget's best)"))
             print("  predictions for λ_norm* ∝ T^k: k = 0 the paper's √ rule (sqrt_rule); k = −½ a decay "
                   "timescale τ = 1/(η_t·λ) a fixed fraction of the run (tau_fraction); k = +½ τ fixed in epochs "
                   "(tau_epochs, Wang & Aitchison 2024)")
@@ -340,20 +343,18 @@ def _emit_coupling(results, args) -> int:
     for i, c in enumerate(results):
         if i:
             print()
-        rests = f" (rests on the {' and the '.join(c.rests_on)})" if c.rests_on else ""
+        rests = f" (rests on {' + '.join(c.rests_on)})" if c.rests_on else ""
         print(f"{c.sweep}/{c.optimizer}/{c.schedule} T={c.budget}: {c.verdict}{rests}")
         if c.best_error is not None:
             print(f"  best cell     α={_g(c.best_lr)} λ_norm={_g(c.best_wd_norm)} test err {_pct(c.best_error)}%")
-        for name, value, ci, verdict, what in (
-                ("edge slope", c.edge_slope, c.edge_slope_ci, c.edge_verdict,
-                 f"largest λ_norm within {c.tol:g} of each row's best, {c.n_alpha} α rows locate it"),
-                ("valley slope", c.slope, c.slope_ci, c.valley_verdict,
-                 f"−H_uv/H_vv of the quadratic surface over {c.n_fit_cells} cells")):
-            if value is None:
-                continue
+        what = {"λ*": f"λ_norm*(α) of the {c.n_argmin_rows} basin rows where λ_norm matters",
+                "edge": f"largest λ_norm within {c.tol:g} of each row's best, {c.n_alpha} α rows locate it",
+                "valley": f"−H_uv/H_vv of the quadratic surface over {c.n_fit_cells} cells"}
+        for est, value, ci, verdict in c.estimates():
+            name = f"{est} slope"
             interval = f" {_interval(*ci, 1.0)} {LEVEL}" if ci else ""
-            print(f"  {name:13s} {value:+.2f}{interval} → {verdict} ({what})")
-        if c.edge_slope is not None or c.slope is not None:
+            print(f"  {name:13s} {value:+.2f}{interval} → {verdict} ({what[est]})")
+        if c.estimates():
             print(f"  noise: {' + '.join(c.sources) or 'none'}; coupled: within 0.25 of −1 and not of 0, "
                   "decoupled: the reverse")
         if c.axis_angle is not None:

@@ -190,6 +190,8 @@ def test_best_views_budget_coupling_headline(live):
                                      for r in c["rows"] if r["lambda_star"] is not None)
         if c["edge_slope"] is not None:
             assert c["edge_slope_ci"][0] <= c["edge_slope"] <= c["edge_slope_ci"][1] and c["edge_verdict"]
+        if c["argmin_slope"] is not None:
+            assert c["argmin_slope_ci"][0] <= c["argmin_slope"] <= c["argmin_slope_ci"][1] and c["argmin_verdict"]
     _, budget, _ = server.get("/api/best?" + urlencode(q | {"view": "budget", "optimizer": "adamw"}))
     want = storage.best_by_budget(url, names.paper, ["adamw"], ["cosine"])
     assert [r["budget"] for r in budget["by_budget"]] == list(want["budget"])

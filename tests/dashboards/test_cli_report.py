@@ -59,13 +59,13 @@ def test_the_reports_tables_carry_the_intervals(capsys, sqlite_db, tmp_path):
     assert code == 0, stderr
     html = out.read_text()
     for text in ("reported error [95%]", "cell mean [95%]", "P(best)", "relative improvement [95%]",
-                 "edge slope [95%]", "valley slope [95%]", "cross_fit", "test set + seeds", "λ_norm* [95%]", "paired over seeds"):
+                 "λ* slope [95%]", "edge slope [95%]", "valley slope [95%]", "cross_fit", "test set + seeds", "λ_norm* [95%]", "paired over seeds"):
         assert text in html, text
     best = storage.best(url, names.paper)  # the report's numbers are storage's, intervals included
     for r in best.itertuples():
         assert pct_interval(r.error_lo, r.error_hi) in html
     for c in storage.coupling(url, names.paper):
-        for ci in (c.slope_ci, c.edge_slope_ci):
+        for ci in (c.argmin_slope_ci, c.slope_ci, c.edge_slope_ci):
             if ci:
                 assert f"[{ci[0]:.2f}, {ci[1]:.2f}]".replace("-", "−") in html
 

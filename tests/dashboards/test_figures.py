@@ -89,8 +89,8 @@ def test_top10_best_diverged_and_the_coupling_line_are_drawn(source, names):
         assert (div["x"], div["y"]) == ([-6.0], [pytest.approx(math.log2(WDS[-1]))])
         c = panels[opt].coupling
         lines = {t["customdata"][0]: t for t in on(COUPLING)}
-        assert set(lines) == {"valley", "edge"}  # both of storage's fitted lines, each at every α row it covers
-        for name, slope in (("valley", c.slope), ("edge", c.edge_slope)):
+        assert set(lines) == {"argmin", "valley", "edge"}  # storage's fitted lines, each at every α row it covers
+        for name, slope in (("argmin", c.argmin_slope), ("valley", c.slope), ("edge", c.edge_slope)):
             line = lines[name]
             drawn = (line["y"][-1] - line["y"][0]) / (line["x"][-1] - line["x"][0])
             assert drawn == pytest.approx(slope)
@@ -110,7 +110,8 @@ def test_a_band_of_the_lambda_star_intervals_surrounds_the_coupling_line(source,
         c = panels[opt].coupling
         bands = {t["customdata"][0]: t for t in traces(fig, "scatter", COUPLING_BAND) if t["xaxis"] == axis}
         lines = {t["customdata"][0]: t for t in traces(fig, "scatter", COUPLING) if t["xaxis"] == axis}
-        assert set(bands) == set(lines) == {"valley", "edge"} and all(b["fill"] == "toself" for b in bands.values())
+        assert set(bands) == set(lines) == {"argmin", "valley", "edge"}
+        assert all(b["fill"] == "toself" for b in bands.values())
         for name, band in bands.items():
             rows = sorted((r for r in c.rows if r[f"{name}_line"] is not None), key=lambda r: r["lr"])
             n = len(rows)

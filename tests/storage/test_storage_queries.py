@@ -155,7 +155,9 @@ def test_coupling_tells_diagonal_from_axis_aligned(ro):
     rdb, sweep = ro
     results = {(c.optimizer, c.schedule, c.budget): c for c in coupling(rdb, sweep=sweep, n_boot=200)}
     sgd = results[("sgd", "cosine", 1)]
-    assert sgd.verdict == "coupled" and sgd.rests_on == ("edge", "valley")  # both estimates, from their intervals
+    assert sgd.verdict == "coupled" and sgd.rests_on == ("argmin", "edge", "valley")  # each from its interval
+    assert sgd.argmin_slope == pytest.approx(-1.0, abs=1e-9) and sgd.argmin_verdict == "coupled"
+    assert sgd.argmin_slope_ci[0] < -1.0 < sgd.argmin_slope_ci[1] < 0 and sgd.n_argmin_rows == 5
     assert sgd.slope == pytest.approx(-1.0, abs=1e-9) and sgd.valley_verdict == "coupled"
     assert sgd.slope_ci[0] < -1.0 < sgd.slope_ci[1] < 0 and sgd.slope_ci[1] - sgd.slope_ci[0] > 0.05
     assert sgd.edge_slope == pytest.approx(-1.0, abs=1e-9) and sgd.edge_verdict == "coupled"
@@ -169,7 +171,8 @@ def test_coupling_tells_diagonal_from_axis_aligned(ro):
     assert [round(r["edge"], 9) for r in sgd.rows if r["edge_located"]] == [round(LAMBDAS[k], 9) for k in (3, 2, 1)]
 
     sgdw = results[("sgdw", "cosine", 1)]
-    assert sgdw.verdict == "decoupled" and sgdw.rests_on == ("edge", "valley")
+    assert sgdw.verdict == "decoupled" and sgdw.rests_on == ("argmin", "edge", "valley")
+    assert sgdw.argmin_slope == pytest.approx(0.0, abs=1e-9)
     assert sgdw.slope == pytest.approx(0.0, abs=1e-9) and abs(sgdw.axis_angle) < 20
     assert sgdw.slope_ci[0] < 0 < sgdw.slope_ci[1] and sgdw.slope_ci[0] > -0.25
     assert sgdw.edge_slope == pytest.approx(0.0, abs=1e-9) and sgdw.n_alpha == 5
@@ -182,19 +185,25 @@ def test_coupling_tells_diagonal_from_axis_aligned(ro):
     assert any("grid must grow toward smaller α" in n for n in adamw.notes)
 
     frame = coupling_frame(list(results.values()))
-    assert {"slope", "slope_lo", "slope_hi", "edge_slope", "edge_slope_lo", "edge_slope_hi", "verdict", "rests_on",
+    assert {"argmin_slope", "argmin_slope_lo", "argmin_slope_hi", "slope", "slope_lo", "slope_hi", "edge_slope",
+            "edge_slope_lo", "edge_slope_hi", "verdict", "rests_on",
             "axis_angle", "notes"} <= set(frame.columns)
     json.dumps([c.to_dict() for c in results.values()])  # JSON-able
 
 
 def test_coupling_edge_tolerance_is_configurable(ro):
+    """``tol`` sets both the basin (rows with a cell within tol of the best) and the edge (within tol of each
+    row's best): a tighter tol moves each row's edge toward its best and keeps fewer rows."""
     rdb, sweep = ro
-    tight = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.0, n_boot=100)[0]
+    tight = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.01, n_boot=100)[0]
     loose = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.02, n_boot=100)[0]
-    assert tight.tol == 0.0 and loose.tol == 0.02
-    pairs = [(t["edge"], l["edge"]) for t, l in zip(tight.rows, loose.rows) if t["edge_located"] and l["edge_located"]]
-    assert pairs and all(t <= l for t, l in pairs) and any(t < l for t, l in pairs)  # a tighter tol: an earlier edge
-    assert tight.edge_slope == pytest.approx(-1.0, abs=1e-9)  # on the diagonal the edge's slope is any tol's
+    assert tight.tol == 0.01 and loose.tol == 0.02
+    assert sum(r["in_basin"] for r in tight.rows) == 3 < sum(r["in_basin"] for r in loose.rows) == 5
+    pairs = [(t["edge"], l["edge"]) for t, l in zip(tight.rows, loose.rows) if t["in_basin"]]
+    assert all(t < l for t, l in pairs)  # a tighter tol: an earlier edge
+    zero = coupling(rdb, sweep=sweep, optimizer="sgd", schedule="cosine", tol=0.0, n_boot=100)[0]
+    assert zero.edge_slope is None and zero.argmin_slope is None and zero.verdict == "inconclusive"
+    assert any("outside the basin" in n for n in zero.notes)  # only the best's own row is within 0 of it
     with pytest.raises(ValueError, match="tol"):
         coupling(rdb, sweep=sweep, tol=-1)
 

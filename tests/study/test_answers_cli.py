@@ -110,8 +110,8 @@ def test_coupling_text_and_json(url, capsys):
     code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--boot", "50", "--tol", "0.01")
     assert code == 0
     assert f"{SWEEP}/sgd/cosine T=1: coupled" in out and f"{SWEEP}/sgdw/cosine T=1: decoupled" in out
-    assert f"{SWEEP}/sgd/cosine T=1: coupled (rests on the edge and the valley)" in out
-    assert "edge slope" in out and "valley slope" in out and "only 1 α value(s)" in out
+    assert f"{SWEEP}/sgd/cosine T=1: coupled (rests on argmin + edge + valley)" in out
+    assert "λ* slope" in out and "edge slope" in out and "valley slope" in out and "only 1 α value(s)" in out
     assert "within 0.01 of each row's best" in out  # --tol reaches the edge
     code, out, _ = run(capsys, "best", "--storage", url, "--coupling", "--json")
     panels = {(p["optimizer"], p["budget"]): p for p in json.loads(out)}
