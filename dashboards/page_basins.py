@@ -26,9 +26,10 @@ PATH = "/basins"
 TITLE = "Basins"
 INTRO = ("Figure 2: mean final test error over seeds for every (α, λ_norm) of each optimizer. Top-10 settings "
          "circled, the best starred, the plausible optima (not distinguishably worse than the best) in squares, "
-         "diverged cells crossed; the dashed line is the fitted λ_norm*(α) in the band of its 95% intervals — "
-         "a diagonal (slope ≈ −1) means α and λ are coupled, a flat line (≈ 0) that they are decoupled. Hover a "
-         "cell for its error with its 95% interval and P(best).")
+         "diverged cells crossed; the solid line is the fitted λ_norm*(α) of the basin's rows (◆ each row's "
+         "λ_norm*), dashed the quadratic surface's valley, dotted the over-regularisation edge, each in the band "
+         "of its 95% intervals — a diagonal (slope ≈ −1) means α and λ are coupled, a flat line (≈ 0) that they "
+         "are decoupled. Hover a cell for its error with its 95% interval and P(best).")
 FIGURES = ("heatmaps",)
 HEIGHTS = {"heatmaps": 820}
 DYNAMIC = ("sweep", "vs", "schedule", "budget", "opt")

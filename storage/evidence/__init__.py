@@ -60,7 +60,7 @@ cell error p, p = 0.02 / 0.05 / 0.1            1          0.954 / 0.957 / 0.952 
 cell seed-mean, p 0.02–0.1, σ 0.003–0.01       3, "t"     0.953–0.986 (1000–8000 reps, 5 cases)
   the same with ``expand="variance"``          3          0.827–0.940 (why "t")
   the same with 2 / 5 seeds, "t"               2 / 5      0.974–0.992 / 0.949–0.979
-budget exponent k, k = 0 / −½ (4 budgets)      1 and 3    0.987–1.000 (150 reps; conservative)
+budget exponent k, k = 0 / −½ (4 budgets)      1 and 3    0.98–1.00 (200 reps, joint fit; bench/calibration.py)
 =============================================  =========  ================================
 
 Planted panels: 8 × 8 grids in powers of 2, e = 0.04 + 0.002·(i − 3.5)² + b·(j − j*(i))², seed

@@ -39,11 +39,12 @@ def _figure2(rdb, name: str, *, truth: str) -> None:
                     error=bowl(opt), **BIG)
 
 
-def _budgets(rdb, name: str, *, fits: bool) -> None:
-    """λ_norm* = 2^-3 at every budget (the √ rule); train error 0.3% (fits) or 8% (under-fits)."""
+def _budgets(rdb, name: str, *, fits: bool, k: float = 0.0) -> None:
+    """λ_norm* = 2^-3 · (T/16)^k (k = 0: the √ rule); train error 0.3% (fits) or 8% (under-fits)."""
     for opt, lr in (("sgdw", 0.5), ("adamw", 2.0**-7)):
         write_panel(rdb, sweep=name, optimizer=opt, schedule="cosine", lrs=[lr], wd_norms=L, budgets=[16, 32, 64],
-                    seeds=SEEDS, error=lambda a, w, b, s: 0.03 + 0.01 * (math.log2(w) + 3) ** 2 + 0.1 / b,
+                    seeds=SEEDS, error=lambda a, w, b, s: 0.03 + 0.01 * (math.log2(w) + 3 - k * math.log2(b / 16)) ** 2
+                    + 0.1 / b,
                     train_final=0.003 if fits else 0.08, **BIG)
 
 
@@ -68,12 +69,12 @@ def _restarts(rdb, name: str) -> None:
                                      intermediate=dict(enumerate(curve, 1)), user_attrs=attrs)
 
 
-def _database(tmp_path, *, truth: str, fits: bool) -> str:
+def _database(tmp_path, *, truth: str, fits: bool, k: float = 0.0) -> str:
     url = f"sqlite:///{tmp_path / 'r.db'}"
     preset = load_preset(PRESET)
     rdb = storage.open_storage(url)
     _figure2(rdb, preset.specs["figure2"][0].name, truth=truth)
-    _budgets(rdb, preset.specs["budgets"][0].name, fits=fits)
+    _budgets(rdb, preset.specs["budgets"][0].name, fits=fits, k=k)
     _restarts(rdb, preset.specs["restarts"][0].name)
     rdb.engine.dispose()
     return url
@@ -102,6 +103,13 @@ def test_the_opposite_truth_is_not_reproduced_and_under_fitting_is_inconclusive(
     assert v["Figure 2: the SGD+L2 basin is coupled"] == "not reproduced"
     assert v["Figure 2: the SGDW basin is decoupled"] == "not reproduced"
     assert v["Appendix B.1: λ_norm* constant across budgets (SGDW)"] == "inconclusive"  # the runs do not fit
+
+
+def test_a_budget_exponent_whose_interval_excludes_zero_is_not_reproduced(tmp_path, capsys):
+    """λ_norm* ∝ T^+½ (raw λ* flat: τ fixed in epochs), runs that fit: the √ rule's k = 0 is excluded."""
+    v = _verdicts(capsys, _database(tmp_path, truth="paper", fits=True, k=0.5))
+    assert v["Appendix B.1: λ_norm* constant across budgets (AdamW)"] == "not reproduced"
+    assert v["Appendix B.1: λ_norm* constant across budgets (SGDW)"] == "not reproduced"
 
 
 def test_an_empty_database_is_inconclusive_and_a_bad_preset_one_line(tmp_path, capsys):
