@@ -106,16 +106,11 @@ def _profiles(panels: Sequence[Panel], seeds: SeedDraws, gen: np.random.Generato
 
 
 def _ci(draws: np.ndarray, point: float | None, level: float) -> tuple[tuple[float, float] | None, int]:
-    d = np.asarray(draws, float)
-    valid = np.isfinite(d)
-    if point is None or not valid.any():
-        return None, int(valid.sum())
-    lo, hi = percentile_interval(d[valid], level)
-    return (float(lo), float(hi)), int(valid.sum())
+    """The coupling's percentile interval (:func:`storage.evidence.landscape._ci`) and the draws it used."""
+    return L._ci(draws, point, level), int(np.isfinite(np.asarray(draws, float)).sum())
 
 
-def _num(x) -> float | None:
-    return float(x) if x is not None and np.isfinite(x) else None
+_num = L._num
 
 
 def budget_scaling(panels: Sequence[Panel], seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL,
