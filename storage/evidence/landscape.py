@@ -66,8 +66,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from storage.evidence import (DEFAULT_LEVEL, EXPAND_LAND, MIN_POINTS, Panel, Rng, SeedDraws, _p_rows, _Result, _rng,
-                              all_fixed, lambda_star, noise_sources, panel_draws, percentile_interval, slope,
+from storage.evidence import (DEFAULT_LEVEL, EXPAND_LAND, MIN_POINTS, TIE_ATOL, Panel, Rng, SeedDraws, _p_rows, _Result,
+                              _rng, all_fixed, lambda_star, noise_sources, panel_draws, percentile_interval, slope,
                               usable_rows)
 
 MARGIN = 0.25  # a slope within this of a prediction (−1 or 0) is consistent with it
@@ -77,13 +77,17 @@ N_COEF = 6  # c, b_u, b_v, a_uu, a_uv, a_vv
 INCONCLUSIVE = "inconclusive"
 
 
+def near_predictions(ci: tuple[float, float], margin: float = MARGIN) -> list[str]:
+    """The :data:`PREDICTIONS` that the interval [lo, hi] comes within ``margin`` of."""
+    lo, hi = ci
+    return [name for name, p in PREDICTIONS.items() if lo <= p + margin and hi >= p - margin]
+
+
 def slope_verdict(ci: tuple[float, float] | None, margin: float = MARGIN) -> str:
     """``coupled`` when [lo, hi] comes within ``margin`` of −1 and not of 0; ``decoupled`` the reverse."""
     if ci is None or not all(math.isfinite(x) for x in ci):
         return INCONCLUSIVE
-    lo, hi = ci
-    near = {name: lo <= p + margin and hi >= p - margin for name, p in PREDICTIONS.items()}
-    hits = [name for name, ok in near.items() if ok]
+    hits = near_predictions(ci, margin)
     return hits[0] if len(hits) == 1 else INCONCLUSIVE
 
 
@@ -198,7 +202,7 @@ def basin_rows(means: np.ndarray, dead: np.ndarray, usable: np.ndarray, tol: flo
     row_best = measured.min(1)
     if not np.isfinite(row_best[usable]).any():
         return np.zeros(usable.shape, bool)
-    return usable & (row_best <= row_best[usable].min() + tol + 1e-12)
+    return usable & (row_best <= row_best[usable].min() + tol + TIE_ATOL)
 
 
 def lambda_matters(panel: Panel, rows: np.ndarray, level: float) -> np.ndarray:
@@ -350,8 +354,8 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
     a_ci = _ci(a_boot, a_slope, level)
     argmin_verdict = slope_verdict(a_ci)
     if int(a_rows.sum()) < MIN_POINTS:
-        notes.append(f"{int(a_rows.sum())} basin row(s) where λ_norm matters (a cell distinguishably worse than the "
-                     f"row's best): the λ_norm*(α) slope needs ≥ {MIN_POINTS}")
+        notes.append(f"{int(a_rows.sum())} basin row(s) where λ_norm matters (the χ² test of equal cells): the "
+                     f"λ_norm*(α) slope needs ≥ {MIN_POINTS}")
     if a_slope is None:
         a_line = a_line_lo = a_line_hi = nan_rows
     else:
@@ -407,7 +411,7 @@ def coupling(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = 
 
     verdicts = {"argmin": argmin_verdict, "edge": edge_verdict, "valley": valley_verdict}
     for name, ci in (("argmin", a_ci), ("edge", e_ci), ("valley", s_ci)):
-        if ci is not None and all(not (ci[0] <= p + MARGIN and ci[1] >= p - MARGIN) for p in PREDICTIONS.values()):
+        if ci is not None and not near_predictions(ci):
             notes.append(f"the {name} slope's interval [{ci[0]:+.2f}, {ci[1]:+.2f}] is near neither −1 nor 0: "
                          "it decides nothing (a cliff or surface that this landscape's basin does not follow)")
     verdict, rests_on = combine(verdicts)
