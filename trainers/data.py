@@ -80,6 +80,13 @@ class DataError(Exception):
     """One clear line: what was expected, where, and how to get it."""
 
 
+class NTestError(DataError):
+    """``n_test`` asks for more test examples than the data set has (a spec error, not a missing file)."""
+
+    def __init__(self, name: str, have: int):
+        super().__init__(f"n_test: {name} has {have} test examples; set n_test <= {have} (or leave it out)")
+
+
 #: A training-batch augmentation: ``hook(x, generator) -> x`` (see :class:`Dataset`).
 Augment = Callable[[torch.Tensor, torch.Generator], torch.Tensor]
 
@@ -161,7 +168,7 @@ def sized_test_set(ds: Dataset, n_test: int | None) -> Dataset:
         return ds
     have = int(ds.x_test.shape[0])
     if n_test > have:
-        raise DataError(f"n_test: {ds.name} has {have} test examples; set n_test <= {have} (or leave it out)")
+        raise NTestError(ds.name, have)
     if n_test == have:
         return ds
     return dataclasses.replace(ds, x_test=ds.x_test[:n_test], y_test=ds.y_test[:n_test])
@@ -739,6 +746,7 @@ __all__ = [
     "AUGMENTED",
     "DATASETS",
     "DataError",
+    "NTestError",
     "Dataset",
     "as_dataset",
     "crop_flip",

@@ -186,11 +186,10 @@ def dataset_info(config: RunConfig) -> DatasetInfo:
     try:
         ds = _load_dataset(config.dataset, config.data_dir, config.download, config.validation, config.n_test)
     except data_mod.DataError as exc:
-        if config.dataset in data_mod.PUBLISHED_SIZES and not str(exc).startswith("n_test:"):
+        if config.dataset in data_mod.PUBLISHED_SIZES and not isinstance(exc, data_mod.NTestError):
             n_train, n_test, classes, shape = data_mod.PUBLISHED_SIZES[config.dataset]
             if config.n_test is not None and config.n_test > n_test:
-                raise data_mod.DataError(f"n_test: {config.dataset} has {n_test} test examples; "
-                                         f"set n_test <= {n_test} (or leave it out)") from None
+                raise data_mod.NTestError(config.dataset, n_test) from None
             n_test = config.n_test or n_test
             n_val = math.ceil(config.validation * n_train)  # train_test_split's rounding of the held-out share
             return DatasetInfo(n_train - n_val, n_test, classes, shape, n_val)
