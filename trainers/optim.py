@@ -15,7 +15,8 @@ Contract shared by every optimizer that :func:`build` returns:
   paper. torch.optim.AdamW / optax multiply it by the learning rate α·η_t instead; that is
   ``"adamw-torch"`` here, and equals the paper's AdamW only after reparametrising λ_torch = λ/α.
 
-Variants (``name`` in :func:`build`):
+Variants (``name`` in :func:`build`; which is coupled, decoupled or lr-coupled, their labels and pairs:
+the table in :mod:`trainers.optimizers`, which :func:`build` reads):
 
 ``"sgd"``   Algorithm 1 with L2:  g_t = ∇f + λθ_{t−1};  m_t = β₁m_{t−1} + η_tα·g_t;  θ_t = θ_{t−1} − m_t
 ``"sgdw"``  Algorithm 1, decoupled:  g_t = ∇f;  m_t = β₁m_{t−1} + η_tα·g_t;  θ_t = θ_{t−1} − m_t − η_tλθ_{t−1}
@@ -46,7 +47,10 @@ from collections.abc import Iterable
 
 import torch
 
-OPTIMIZERS = ("sgd", "sgdw", "adam", "adamw", "adamw-torch")
+from trainers import optimizers
+
+#: The names :func:`build` knows; each one's family and decay form are in :mod:`trainers.optimizers`.
+OPTIMIZERS = optimizers.OPTIMIZERS
 MOMENTUM_FORMS = ("paper", "torch")
 DECAYS = ("all", "matrices")
 
@@ -248,17 +252,16 @@ def build(
 
 
 def _build(name, params, *, lr, weight_decay, momentum, betas, eps, momentum_form) -> torch.optim.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")
+    info = optimizers.get(name)  # family and decay form: trainers/optimizers.py
     lr = _check_finite("lr", lr, positive=True)
     weight_decay = _check_finite("weight_decay", weight_decay, positive=False)
-    if name in ("sgd", "sgdw"):
+    if info.family == "sgd":
         momentum = _check_unit_interval("momentum", momentum)
         if momentum_form not in MOMENTUM_FORMS:
             raise ValueError(
                 f"momentum_form must be one of {', '.join(MOMENTUM_FORMS)}; got {momentum_form!r}"
             )
-        if name == "sgd" and momentum_form == "torch":
+        if info.l2 and momentum_form == "torch":
             # torch.optim.SGD is exactly SGD+L2 with torch-style momentum: reuse it.
             return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, foreach=True)
         return MomentumSGD(
@@ -266,15 +269,16 @@ def _build(name, params, *, lr, weight_decay, momentum, betas, eps, momentum_for
             lr=lr,
             weight_decay=weight_decay,
             momentum=momentum,
-            decoupled=name == "sgdw",
+            decoupled=not info.l2,
             momentum_form=momentum_form,
         )
     if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
         raise ValueError(f"betas must be a pair (β₁, β₂) in [0, 1), got {betas!r}")
     betas = (_check_unit_interval("betas[0]", betas[0]), _check_unit_interval("betas[1]", betas[1]))
     eps = _check_finite("eps", eps, positive=True)
-    if name == "adam":
-        return AdamL2(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
-    if name == "adamw":
-        return AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
-    return torch.optim.AdamW(params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
+    return _ADAM[info.decay_form](params, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, foreach=True)
+
+
+#: The Adam family's update per decay form (trainers/optimizers.py): L2 in the gradient, the paper's
+#: decay × η_t, torch's decay × α·η_t.
+_ADAM = {"coupled": AdamL2, "decoupled": AdamW, "lr-coupled": torch.optim.AdamW}

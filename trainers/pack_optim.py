@@ -7,15 +7,15 @@ multiplier η_k(t). Each update is a few whole-tensor ops, whatever K. Members o
 optimizer *family*: the SGD family (``sgd``, ``sgdw``; one momentum and momentum form) or the Adam
 family (``adam``, ``adamw``, ``adamw-torch``; one β₁, β₂, ε), so mixed packs are allowed.
 
-Per member k, with g the gradient, λ_L2 = λ_k for the L2 variants (else 0) and the decoupled
-decay factor d_k (0 for the L2 variants):
+Per member k, with g the gradient, λ_L2 = λ_k for the L2 variants (decay form ``"coupled"`` in
+:mod:`trainers.optimizers`, else 0) and the decoupled decay factor d_k (0 for the L2 variants):
 
 SGD family, paper form (Algorithm 1):  g ← g + λ_L2·θ;  m ← β₁m + η_kα_k·g;  θ ← (1 − η_kλ_k)·θ − m
 SGD family, torch form:                g ← g + λ_L2·θ;  b ← β₁b + g;  θ ← (1 − η_kλ_k)·θ − η_kα_k·b
 Adam family (Algorithm 2, torch's formula):  g ← g + λ_L2·θ;  θ ← (1 − d_k)·θ;  m ← lerp(m, g, 1 − β₁);
     v ← β₂v + (1 − β₂)g²;  θ ← θ − (η_kα_k / (1 − β₁ᵗ))·m / (√v / √(1 − β₂ᵗ) + ε)
-with d_k = η_kλ_k for ``adamw`` (decoupled decay is multiplied by η_t, not α: the paper) and
-d_k = η_kα_kλ_k for ``adamw-torch`` (torch's lr-coupled form). t is the pack's step count: members
+with d_k = η_kλ_k for decay form ``"decoupled"`` (``adamw``: multiplied by η_t, not α — the paper) and
+d_k = η_kα_kλ_k for ``"lr-coupled"`` (``adamw-torch``, torch's form). t is the pack's step count: members
 never join a pack late, so they share it.
 
 ``decay = "matrices"`` (:func:`trainers.optim.decays`): a (P,) mask over the flat row says which
@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import torch
 
-SGD_FAMILY = ("sgd", "sgdw")
-ADAM_FAMILY = ("adam", "adamw", "adamw-torch")
+from trainers import optimizers as table
+
+SGD_FAMILY = table.in_family("sgd")
+ADAM_FAMILY = table.in_family("adam")
 
 
 def family(optimizer: str) -> str:
-    """``"sgd"`` or ``"adam"``: which packed update runs ``optimizer``."""
-    if optimizer in SGD_FAMILY:
-        return "sgd"
-    if optimizer in ADAM_FAMILY:
-        return "adam"
-    raise ValueError(f"optimizer must be one of {', '.join(SGD_FAMILY + ADAM_FAMILY)}; got {optimizer!r}")
+    """``"sgd"`` or ``"adam"``: which packed update runs ``optimizer`` (:mod:`trainers.optimizers`)."""
+    return table.get(optimizer).family
 
 
 class PackedOptimizer:
@@ -57,8 +55,9 @@ class PackedOptimizer:
         self.optimizers = list(optimizers)
         device = lr.device
         self.lr = lr.to(torch.float64)
-        self.l2 = torch.tensor([o in ("sgd", "adam") for o in optimizers], dtype=torch.float64, device=device)
-        self.lr_coupled = torch.tensor([o == "adamw-torch" for o in optimizers], dtype=torch.float64, device=device)
+        rows = [table.get(o) for o in optimizers]  # each member's decay form
+        self.l2 = torch.tensor([r.l2 for r in rows], dtype=torch.float64, device=device)
+        self.lr_coupled = torch.tensor([r.lr_coupled for r in rows], dtype=torch.float64, device=device)
         self._flags()
         self.momentum, self.momentum_form = float(momentum), momentum_form
         self.beta1, self.beta2 = (float(b) for b in betas)
@@ -70,8 +69,8 @@ class PackedOptimizer:
 
     def _flags(self) -> None:
         """Which update terms any member needs, as Python bools (no device sync per step)."""
-        self.any_l2 = any(o in ("sgd", "adam") for o in self.optimizers)
-        self.any_decoupled = any(o not in ("sgd", "adam") for o in self.optimizers)
+        self.any_l2 = any(table.get(o).l2 for o in self.optimizers)
+        self.any_decoupled = not all(table.get(o).l2 for o in self.optimizers)
 
     def select(self, keep: torch.Tensor) -> None:
         keep = keep.to(self.lr.device)
@@ -98,7 +97,7 @@ class PackedOptimizer:
             g.addcmul_(theta, decayed(self.l2 * lam, 0.0))  # g ← g + λ_L2·θ
         self.t += 1
         if self.family == "sgd":
-            decay = (1.0 - self.l2) * eta * lam  # η_k·λ_k for SGDW, 0 for SGD
+            decay = (1.0 - self.l2) * eta * lam  # η_k·λ_k decoupled, 0 coupled (the family has no lr-coupled form)
             buf = self.state.setdefault("momentum", torch.zeros_like(theta))
             buf.mul_(self.momentum)
             if self.momentum_form == "paper":

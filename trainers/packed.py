@@ -58,6 +58,13 @@ SHARED = ("dataset", "model", "batch_size", "seed", "device", "data_dir", "dtype
           "momentum_form", "betas", "eps", "metric", "decay", "n_test", "curve_test")
 
 
+class NoPackedForm(ValueError):
+    """The pack's model or metric cannot be trained packed: run its members one by one (pack = 1).
+
+    A ValueError, so callers that catch ValueError still see it; a driver that falls back to unpacked
+    runs catches this type (``study.driver``), never the message's words."""
+
+
 def pack_key(config: RunConfig) -> tuple:
     """Configs with equal keys can share a pack."""
     return (*(_hashable(getattr(config, f)) for f in SHARED), pack_optim.family(config.optimizer))
@@ -136,13 +143,14 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
 
     Every member's results are those ``trainers.run.train(config)`` yields for it (up to
     floating-point reassociation; exact in float64 to ~1e-10): same initialisation, data order,
-    schedule, decay and divergence rule. Raises ValueError if the model has no packed form.
+    schedule, decay and divergence rule. Raises :class:`NoPackedForm` if the model or the metric has
+    no packed form, ValueError if the configs cannot share a pack.
     """
     configs = list(configs)
     check_pack(configs)
     first = configs[0]
     if not metric_packs(first.metric):
-        raise ValueError(f"metric {first.metric!r} has no packed form here (a metric function); run it unpacked (pack = 1)")
+        raise NoPackedForm(f"metric {first.metric!r} has no packed form here (a metric function); run it unpacked (pack = 1)")
     device = resolve_device(first.device)
     ds = run_data(first, device)
     module = build_model(first, ds, device)
@@ -155,7 +163,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
     probe = ds.x_train[: min(8, ds.n_train)]
     model = pack_models.pack(module, len(configs), probe)
     if model is None:
-        raise ValueError(f"model {first.model!r} has no packed form here; run it unpacked (pack = 1)")
+        raise NoPackedForm(f"model {first.model!r} has no packed form here; run it unpacked (pack = 1)")
     if state is not None:
         state.model = model
     spe = data_mod.steps_per_epoch(ds.n_train, first.batch_size)
@@ -302,4 +310,4 @@ def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Te
     return sums / n, (wrong.double() / n).cpu(), se
 
 
-__all__ = ["PackState", "SHARED", "check_pack", "metric_packs", "pack_key", "packable", "train_pack"]
+__all__ = ["NoPackedForm", "PackState", "SHARED", "check_pack", "metric_packs", "pack_key", "packable", "train_pack"]
