@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+
+import storage
 
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
@@ -21,14 +23,6 @@ OPTIMIZER_ORDER = ("sgd", "sgdw", "adam", "adamw", "adamw-torch")
 SCHEDULE_ORDER = ("fixed", "step-drop", "cosine", "warm-restarts")
 PAPER_FOUR = ("sgd", "sgdw", "adam", "adamw")
 
-_OPTIMIZER_LABELS = {
-    "sgd": "SGD (L2)",
-    "sgdw": "SGDW",
-    "adam": "Adam (L2)",
-    "adamw": "AdamW",
-    "adamw-torch": "AdamW (torch, lr-coupled)",
-}
-_RESTART_LABELS = {"sgdw": "SGDWR", "adamw": "AdamWR", "sgd": "SGDR (L2)", "adam": "AdamR (L2)"}
 _SCHEDULE_LABELS = {"fixed": "fixed", "step-drop": "step-drop", "cosine": "cosine annealing",
                     "warm-restarts": "warm restarts"}
 
@@ -45,11 +39,13 @@ def ordered(names: Iterable[str], order: Sequence[str]) -> list[str]:
     return known + sorted(n for n in names if n not in order)
 
 
-def optimizer_label(name: str, *, restarts: bool = False) -> str:
-    """Display name of an optimizer (plain text, unescaped): ``adamw`` → ``AdamW``."""
-    if restarts and name in _RESTART_LABELS:
-        return _RESTART_LABELS[name]
-    return _OPTIMIZER_LABELS.get(name, name)
+def optimizer_label(name: str, *, restarts: bool = False, info: Mapping | None = None) -> str:
+    """Display name of an optimizer (plain text, unescaped): ``adamw`` → ``AdamW`` (``AdamWR`` with
+    ``restarts``). ``info``: the study's recorded ``optimizer_info`` attr when the caller holds it; the
+    labels are storage's (``storage.schema.optimizer_info``), which the sweep driver recorded from
+    the trainers' optimizer table — the dashboard keeps no label table of its own."""
+    facts = storage.schema.optimizer_info(name, info)
+    return (restarts and facts["restart_label"]) or facts["label"]
 
 
 def schedule_label(name: str) -> str:

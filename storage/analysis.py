@@ -24,14 +24,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from storage.schema import normalise_float
+from storage.schema import LEGACY_OPTIMIZER_INFO, normalise_float
 
 STUDY_COLS = ["sweep", "optimizer", "schedule"]
 PANEL_COLS = [*STUDY_COLS, "budget"]
 TOP_K = 10  # the paper circles the top-10 settings of each panel
-#: (decoupled, coupled) members of the comparisons: the paper's two, and the paper's AdamW (decay × η_t)
-#: against torch's lr-coupled AdamW (decay × α·η_t)
-PAIRS = (("adamw", "adam"), ("sgdw", "sgd"), ("adamw", "adamw-torch"))
+
+
+def comparison_pairs(meta: pd.DataFrame | None = None) -> tuple[tuple[str, str], ...]:
+    """(decoupled, coupled) members of the comparisons, sorted: each study's optimizer with the ``pair``
+    its ``optimizer_info`` attr names (the studies frame's ``pair`` column) — the paper's AdamW vs Adam
+    and SGDW vs SGD, and the paper's AdamW (decay × η_t) against torch's lr-coupled AdamW (decay × α·η_t).
+    Without ``meta``: the legacy rows' pairs (``storage.schema.LEGACY_OPTIMIZER_INFO``)."""
+    rows = (LEGACY_OPTIMIZER_INFO.values() if meta is None else
+            ({"name": o, "pair": p} for o, p in zip(meta["optimizer"], meta["pair"])))
+    return tuple(sorted({(r["pair"], r["name"]) for r in rows if isinstance(r["pair"], str)}))
+
+
+#: :func:`comparison_pairs` of the legacy rows, for callers that hold no studies frame
+PAIRS = comparison_pairs()
 
 
 def grid_key(values: pd.Series) -> np.ndarray:

@@ -18,12 +18,14 @@ import pandas as pd
 from storage.analysis import STUDY_COLS
 from storage.connect import StorageLike, reader, storage_label
 from storage.errors import EmptyStorageError, UnknownNameError, read_errors
-from storage.schema import FRAME_ATTRS, PARAMS
+from storage.schema import FRAME_ATTRS, OPTIMIZER_INFO, PARAMS, optimizer_info
 from storage.sql import attr_column, fetch_attrs, fetch_trial_rows, study_attr_rows
 
 #: Study attrs carried into frames (``spec`` and ``schedule_params`` stay in the study).
 STUDY_META = ("sweep", "optimizer", "schedule", "dataset", "model", "metric", "decay", "batch_size", "n_train", "n_test",
               "curve_test", "num_classes", "chance", "grid_size", "basin_version")
+#: The optimizer facts carried into the studies frame, one column each (from the ``optimizer_info`` attr).
+OPTIMIZER_COLS = tuple(k for k in OPTIMIZER_INFO if k != "name")
 _NUMERIC_ATTRS = {"wd", "seconds", "val_value", "value_se"}
 
 
@@ -31,17 +33,25 @@ _NUMERIC_ATTRS = {"wd", "seconds", "val_value", "value_se"}
 def studies_frame(storage: StorageLike) -> pd.DataFrame:
     """One row per Basin study (a study with a ``sweep`` user attr); others are ignored.
 
-    Columns: study_id, study, then :data:`STUDY_META` (missing attrs are None).
+    Columns: study_id, study, then :data:`STUDY_META` (missing attrs are None), then
+    :data:`OPTIMIZER_COLS` — family, decay_form, label, restart_label, pair — from the study's
+    ``optimizer_info`` attr (a study recorded before it: :func:`storage.schema.optimizer_info`'s legacy rows).
     """
     rdb = reader(storage)
     by_id: dict[int, dict] = {}
-    for study_id, name, key, value_json in study_attr_rows(rdb.engine, STUDY_META):
+    for study_id, name, key, value_json in study_attr_rows(rdb.engine, (*STUDY_META, "optimizer_info")):
         rec = by_id.setdefault(study_id, {"study_id": study_id, "study": name})
         if key is not None:
             rec[key] = json.loads(value_json)
-    recs = [r for r in by_id.values() if isinstance(r.get("sweep"), str)]
-    frame = pd.DataFrame(recs, columns=["study_id", "study", *STUDY_META])
+    recs = [_with_optimizer(r) for r in by_id.values() if isinstance(r.get("sweep"), str)]
+    frame = pd.DataFrame(recs, columns=["study_id", "study", *STUDY_META, *OPTIMIZER_COLS])
     return frame.sort_values(STUDY_COLS, kind="stable").reset_index(drop=True)
+
+
+def _with_optimizer(rec: dict) -> dict:
+    """A study's attrs with its optimizer facts as :data:`OPTIMIZER_COLS` in place of ``optimizer_info``."""
+    facts = optimizer_info(rec.get("optimizer"), rec.pop("optimizer_info", None))
+    return {**rec, **{key: facts[key] for key in OPTIMIZER_COLS}}
 
 
 def listing(values: Iterable) -> str:
@@ -166,5 +176,5 @@ def _values(raw: pd.DataFrame) -> pd.Series:
     return value.mask(kind.eq("INF_NEG"), -np.inf)
 
 
-__all__ = ["STUDY_META", "frame_columns", "listing", "select_studies", "studies_frame", "trials_for",
+__all__ = ["OPTIMIZER_COLS", "STUDY_META", "frame_columns", "listing", "select_studies", "studies_frame", "trials_for",
            "trials_frame"]

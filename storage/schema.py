@@ -56,9 +56,46 @@ OPTIONAL_STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     # test examples scored at the curve's epochs other than the last and the restart periods' ends
     # (absent: all n_test); the value of every trial is always scored on all n_test
     "curve_test": int,
+    # the optimizer's row of trainers/optimizers.py's table (OPTIMIZER_INFO's keys): how storage and the
+    # dashboard, which import no trainers, learn its decay form, labels and comparison pair
+    "optimizer_info": dict,
+    "spec_toml": str,  # the spec file as the user wrote it
 }
 ERROR_METRIC = "error"  # the metric of a study without a ``metric`` attr (trainers.metrics.ERROR)
 DEFAULT_DECAY = "all"
+
+
+#: The keys of the ``optimizer_info`` study attr (a row of ``trainers.optimizers.TABLE``): the name; the
+#: family ("sgd", "adam"); where the decay sits ("coupled": L2 in the gradient, "decoupled": λ·η_t,
+#: the paper's, "lr-coupled": λ·α·η_t, torch's AdamW); the display labels (plain, and of the
+#: warm-restart variant, None: the plain one); the decoupled optimizer it is compared against (None:
+#: it is a reference itself).
+OPTIMIZER_INFO = ("name", "family", "decay_form", "label", "restart_label", "pair")
+
+#: The legacy fallback — the one place storage names optimizers itself: studies recorded before the
+#: ``optimizer_info`` attr existed are read as these rows (trainers/optimizers.py's table when the attr
+#: was introduced; tests/study/test_optimizer_info.py holds the two equal).
+LEGACY_OPTIMIZER_INFO: dict[str, dict[str, str | None]] = {
+    row[0]: dict(zip(OPTIMIZER_INFO, row)) for row in (
+        ("sgd", "sgd", "coupled", "SGD+L2", "SGDR+L2", "sgdw"),
+        ("sgdw", "sgd", "decoupled", "SGDW", "SGDWR", None),
+        ("adam", "adam", "coupled", "Adam+L2", "AdamR+L2", "adamw"),
+        ("adamw", "adam", "decoupled", "AdamW", "AdamWR", None),
+        ("adamw-torch", "adam", "lr-coupled", "AdamW (torch, lr-coupled)", None, "adamw"),
+    )
+}
+
+
+def optimizer_info(optimizer: str, recorded: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A study's optimizer facts (keys :data:`OPTIMIZER_INFO`): its recorded ``optimizer_info`` attr,
+    else the legacy fallback row of its name, else a row that knows only the name (label = name;
+    family, decay form and pair None)."""
+    row = dict.fromkeys(OPTIMIZER_INFO)
+    row.update(name=optimizer, label=optimizer)
+    row.update(LEGACY_OPTIMIZER_INFO.get(optimizer, {}))
+    if isinstance(recorded, Mapping):
+        row.update((k, recorded[k]) for k in OPTIMIZER_INFO if k in recorded)
+    return row
 
 
 def is_error_metric(metric: str | None) -> bool:
@@ -212,7 +249,9 @@ __all__ = [
     "DEFAULT_DECAY",
     "ERROR_METRIC",
     "FRAME_ATTRS",
+    "LEGACY_OPTIMIZER_INFO",
     "LIST_ATTRS",
+    "OPTIMIZER_INFO",
     "OPTIONAL_STUDY_ATTRS",
     "OPTIONAL_TRIAL_ATTRS",
     "PARAMS",
@@ -224,6 +263,7 @@ __all__ = [
     "TrialRecord",
     "is_error_metric",
     "normalise_float",
+    "optimizer_info",
     "study_name",
     "trial_record",
 ]

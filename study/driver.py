@@ -40,11 +40,12 @@ import optuna
 
 from storage.connect import HEARTBEAT_S, open_storage
 from storage.record import beat, claim_points, ensure_study, grid_distributions, record_trial, release_claims
-from storage.schema import trial_record
+from storage.schema import OPTIONAL_STUDY_ATTRS, STUDY_ATTRS, trial_record
 from study import packs as packs_mod
 from study.preflight import Prepared, prepare
 from study.progress import Progress
 from study.spec import Point, SpecError, SweepSpec, spec_dict
+from trainers import optimizers
 
 # Tune's automatic CSV/JSON/TensorBoard loggers cost time per result and we never read them.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -80,8 +81,7 @@ def run_pack(config: dict) -> None:
     import torch
     from ray import tune
 
-    from trainers.packed import train_pack
-    from trainers.run import RunConfig, train
+    from trainers.run import RunConfig
 
     trial = config["trial"]
     torch.set_num_threads(max(1, int(trial["cpus"])))
@@ -90,17 +90,28 @@ def run_pack(config: dict) -> None:
     def report(members=None, failed=None):
         tune.report({"members": members or {}, "failed": failed or {}, **where})
 
-    def error(exc: BaseException) -> str:
-        return f"{type(exc).__name__}: {exc}"
-
     runs, refused = {}, {}
     for i, r in enumerate(trial["runs"]):
         try:
             runs[i] = RunConfig(**r)
         except ValueError as exc:  # a config the worker refuses: that member is FAIL, not retried
-            refused[str(i)] = error(exc)
+            refused[str(i)] = _error(exc)
     if refused:
         report(failed=refused)
+    train_members(runs, report)
+
+
+def _error(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def train_members(runs: dict, report) -> None:
+    """Train ``runs`` ({member index: RunConfig}) as one pack, calling ``report(members=…)`` per epoch
+    and ``report(failed=…)`` for members that stop on an error. A pack whose model or metric has no
+    packed form (``trainers.packed.NoPackedForm``) runs its members one after another instead."""
+    from trainers.packed import NoPackedForm, train_pack
+    from trainers.run import train
+
     if len(runs) > 1:
         index = list(runs)  # pack row → member index
         finished: set[int] = set()
@@ -109,19 +120,17 @@ def run_pack(config: dict) -> None:
                 report({str(index[j]): r.to_json() for j, r in epoch.items()})
                 finished |= {index[j] for j, r in epoch.items() if r.diverged or r.epoch == runs[index[j]].epochs}
             return
-        except ValueError as exc:
-            if "no packed form" not in str(exc):
-                report(failed={str(i): error(exc) for i in index if i not in finished})
-                return
+        except NoPackedForm:
+            pass  # run unpacked, below
         except Exception as exc:  # recorded as FAIL by the driver, not retried
-            report(failed={str(i): error(exc) for i in index if i not in finished})
+            report(failed={str(i): _error(exc) for i in index if i not in finished})
             return
     for i, run in runs.items():  # one point, or a model without a packed form: one by one
         try:
             for r in train(run):
                 report({str(i): r.to_json()})
         except Exception as exc:  # this point is FAIL; the others still run
-            report(failed={str(i): error(exc)})
+            report(failed={str(i): _error(exc)})
 
 
 def _trial_name(trial) -> str:
@@ -304,23 +313,35 @@ def slots_of(spec: SweepSpec, nodes: list[dict]) -> int:
     return min(slots, spec.max_concurrent_trials) if spec.max_concurrent_trials else slots
 
 
-def open_studies(spec: SweepSpec, rdb, text: str, version: str, prepared: Prepared) -> dict:
+def study_attrs(spec: SweepSpec, text: str, version: str, prepared: Prepared, optimizer: str, sched) -> dict:
+    """The user attrs of the study ``spec.name/optimizer/sched.name``, keyed and ordered as
+    ``storage.schema`` declares them (STUDY_ATTRS, then OPTIONAL_STUDY_ATTRS); a value for a key the
+    schema does not declare is an error here rather than an undocumented attr in the database.
+    ``optimizer_info`` is the optimizer's row of the trainers' table (:mod:`trainers.optimizers`)."""
     info = prepared.checked.info
+    values = {
+        "sweep": spec.name, "optimizer": optimizer, "schedule": sched.name, "dataset": spec.dataset,
+        "model": spec.model, "batch_size": spec.batch_size, "n_train": info.n_train, "n_test": info.n_test,
+        "n_val": info.n_val, "num_classes": info.num_classes, "chance": prepared.checked.chance,
+        "schedule_params": sched.params, "grid_size": spec.study_grid_size(optimizer), "spec": spec_dict(spec),
+        "basin_version": version, "metric": spec.metric, "decay": spec.decay,
+        **({"curve_test": min(spec.curve_test, info.n_test)} if spec.curve_test else {}),
+        "optimizer_info": optimizers.get(optimizer).attr(), "spec_toml": text,
+    }
+    declared = [*STUDY_ATTRS, *OPTIONAL_STUDY_ATTRS]
+    undeclared = sorted(set(values) - set(declared))
+    if undeclared:
+        raise ValueError(f"study attrs {', '.join(undeclared)} are not declared in storage.schema")
+    return {key: values[key] for key in declared if key in values}
+
+
+def open_studies(spec: SweepSpec, rdb, text: str, version: str, prepared: Prepared) -> dict:
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
-            attrs = {
-                "sweep": spec.name, "optimizer": opt_name, "schedule": sched.name, "dataset": spec.dataset,
-                "model": spec.model, "batch_size": spec.batch_size, "n_train": info.n_train, "n_test": info.n_test,
-                "n_val": info.n_val, "num_classes": info.num_classes, "chance": prepared.checked.chance,
-                "metric": spec.metric, "decay": spec.decay,
-                **({"curve_test": min(spec.curve_test, info.n_test)} if spec.curve_test else {}),
-                "schedule_params": sched.params,
-                "grid_size": spec.study_grid_size(opt_name), "spec": spec_dict(spec), "spec_toml": text,
-                "basin_version": version,
-            }
             studies[(opt_name, sched.name)] = ensure_study(
-                rdb, sweep=spec.name, optimizer=opt_name, schedule=sched.name, attrs=attrs
+                rdb, sweep=spec.name, optimizer=opt_name, schedule=sched.name,
+                attrs=study_attrs(spec, text, version, prepared, opt_name, sched),
             )
     return studies
 
