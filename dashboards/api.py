@@ -17,24 +17,24 @@
 Query strings are checked: an unknown, repeated or malformed parameter is a 400 whose JSON
 names it (``{"error": "...", "parameter": "budget"}``); an unknown sweep, study, optimizer,
 schedule or budget is a 404 with a JSON error; an unreachable database a 503. No request ever
-gets an HTML traceback. Floats that are NaN or infinite are sent as null.
+gets an HTML traceback. Floats that are NaN or infinite are sent as null
+(``storage.jsonable``, the converter ``basin best --json`` uses too).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 
 import flask
-import numpy as np
 import pandas as pd
 from werkzeug.exceptions import HTTPException
 
 import storage
 import storage.evidence
 from dashboards.data import Source
+from storage.jsonable import jsonable, records
 
 log = logging.getLogger(__name__)
 
@@ -47,29 +47,6 @@ class ApiError(Exception):
     def __init__(self, status: int, message: str, parameter: str | None = None):
         super().__init__(message)
         self.status, self.message, self.parameter = status, message, parameter
-
-
-def jsonable(value):
-    """Plain JSON values: numpy/pandas scalars → Python, NaN/inf/NA → None, containers recursed."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [jsonable(v) for v in value.tolist()]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer, int)):
-        return int(value)
-    if isinstance(value, (np.floating, float)):
-        return float(value) if math.isfinite(value) else None
-    return value
-
-
-def records(frame: pd.DataFrame) -> list[dict]:
-    return [jsonable(r) for r in frame.to_dict(orient="records")]
 
 
 def respond(payload, status: int = 200) -> flask.Response:
