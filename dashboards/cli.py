@@ -27,7 +27,8 @@ import argparse
 import logging
 import sys
 
-EXIT_OK, EXIT_EMPTY, EXIT_USAGE = 0, 1, 2
+from storage.cli_kit import EXIT_EMPTY, EXIT_OK, fail, storage_args
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
@@ -38,7 +39,7 @@ def register(subparsers) -> None:
         description="Serve the Dash dashboard and its JSON API (/api/sweeps, /api/basin, /api/best) for a storage, "
                     "read-only. Listens on 127.0.0.1 unless --host says otherwise.",
     )
-    _storage_arg(dash)
+    storage_args(dash, sweep=None)
     dash.add_argument("--host", default="127.0.0.1",
                       help="interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to "
                            "the network)")
@@ -52,15 +53,9 @@ def register(subparsers) -> None:
         description="Write one self-contained HTML file with the dashboard's figures and the numbers of basin best "
                     "(best settings, coupling, AdamW vs Adam). Plotly's JavaScript is embedded: it opens offline.",
     )
-    _storage_arg(report)
-    report.add_argument("--sweep", metavar="NAME", default=None, help="only this sweep (default: every sweep)")
+    storage_args(report, sweep="only this sweep (default: every sweep)")
     report.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (replaced atomically)")
     report.set_defaults(func=run_report)
-
-
-def _storage_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", metavar="URL", default=None,
-                        help="storage URL (default: $BASIN_STORAGE, else sqlite:///basin.db); opened read-only")
 
 
 def _port(text: str) -> int:
@@ -73,11 +68,6 @@ def _port(text: str) -> int:
     return value
 
 
-def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
-    print(f"{prog}: {' '.join(str(message).split())}", file=sys.stderr)
-    return code
-
-
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host and not host.startswith("[") else host
 
@@ -85,7 +75,7 @@ def _url_host(host: str) -> str:
 def run_dashboard(args: argparse.Namespace) -> int:
     prog = "basin dashboard"
     if not args.host.strip():
-        return _fail(prog, "--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
+        return fail(prog, "--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
     import storage
     from werkzeug.serving import make_server
 
@@ -98,7 +88,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     try:
         empty = source.check()
     except storage.StorageError as exc:
-        return _fail(prog, str(exc))
+        return fail(prog, str(exc))
     if empty:
         print(f"{prog}: {empty} — serving anyway; sweeps appear as they are recorded", file=sys.stderr)
     app = create_app(source=source)
@@ -106,7 +96,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         server = make_server(args.host, args.port, app.server, threaded=True)
     except (OSError, OverflowError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        return _fail(prog, f"cannot listen on {args.host}:{args.port}: {reason}")
+        return fail(prog, f"cannot listen on {args.host}:{args.port}: {reason}")
     print(f"Basin dashboard on http://{_url_host(args.host)}:{server.server_port}/ — storage {source.label} "
           "(read-only); Ctrl-C to stop", flush=True)
     if args.host not in LOOPBACK:
@@ -131,9 +121,9 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         path, n = report.write(Source(args.storage), args.out, sweep=args.sweep)
     except storage.EmptyStorageError as exc:
-        return _fail(prog, str(exc), EXIT_EMPTY)
+        return fail(prog, str(exc), EXIT_EMPTY)
     except (storage.StorageError, ValueError, OSError) as exc:
-        return _fail(prog, str(exc))
+        return fail(prog, str(exc))
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({n} figures, {size:.1f} MB; opens offline)")
     return EXIT_OK

@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import os
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from storage.cli_kit import EXIT_EMPTY, EXIT_OK, fail, non_negative_float, pipe_safe, positive_int, storage_args
+from storage.constants import DEFAULT_BOOT, DEFAULT_TOL, FIT_TRAIN_ERROR
+from storage.jsonable import jsonable, records
 
-from storage.answers import FIT_TRAIN_ERROR
-from storage.basin_shape import DEFAULT_TOL
-from storage.evidence import DEFAULT_BOOT
-
-EXIT_OK, EXIT_EMPTY, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:  # pandas is imported by the answers themselves, when a command runs
+    import pandas as pd
 
 
 def register(subparsers) -> None:
@@ -39,7 +37,7 @@ def register(subparsers) -> None:
         help="best (α, λ_norm) per sweep/optimizer/schedule/budget; --by budget, --coupling, --headline",
         description=__doc__.split("\n\n")[1],
     )
-    _storage_args(best)
+    storage_args(best)
     best.add_argument("--optimizer", action="append", metavar="NAME",
                       help="only these optimizers (repeat, or comma-separate)")
     best.add_argument("--schedule", action="append", metavar="NAME", help="only these schedules (repeat, or comma-separate)")
@@ -50,9 +48,9 @@ def register(subparsers) -> None:
     out = best.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print a JSON list of objects")
     out.add_argument("--csv", action="store_true", help="print CSV")
-    best.add_argument("--tol", type=_non_negative_float, default=None, metavar="F",
+    best.add_argument("--tol", type=non_negative_float, default=None, metavar="F",
                       help=f"--coupling: the edge's absolute error tolerance above each α row's best (default {DEFAULT_TOL})")
-    best.add_argument("--boot", type=_positive_int, default=DEFAULT_BOOT, metavar="N",
+    best.add_argument("--boot", type=positive_int, default=DEFAULT_BOOT, metavar="N",
                       help=f"bootstrap draws behind every interval (default {DEFAULT_BOOT})")
     best.set_defaults(func=run_best)
 
@@ -61,42 +59,11 @@ def register(subparsers) -> None:
         description="Write every trial of the storage (or of --sweep) to one CSV or Parquet file, one row per "
                     "trial with the per-epoch lists; the file appears whole or not at all.",
     )
-    _storage_args(export)
+    storage_args(export)
     export.add_argument("--format", choices=["csv", "parquet"], default=None,
                         help="file format (default: from the --out suffix)")
     export.add_argument("--out", required=True, metavar="PATH", help="output file")
     export.set_defaults(func=run_export)
-
-
-def _storage_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", metavar="URL", default=None,
-                        help="storage URL (default: $BASIN_STORAGE, else sqlite:///basin.db); opened read-only")
-    parser.add_argument("--sweep", metavar="NAME", default=None, help="only this sweep")
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number ≥ 0, got {text!r}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, got {text!r}")
-    return value
-
-
-def _fail(prog: str, message: str, code: int = EXIT_USAGE) -> int:
-    print(f"{prog}: {message}", file=sys.stderr)
-    return code
 
 
 def _split_names(values: Sequence[str] | None) -> list[str] | None:
@@ -110,32 +77,14 @@ def _split_names(values: Sequence[str] | None) -> list[str] | None:
 # --- basin best ---------------------------------------------------------------------------------
 
 
-def _pipe_safe(fn):
-    """A reader that stops early (``| head``) ends the output quietly instead of with a traceback."""
-
-    def wrapper(args: argparse.Namespace) -> int:
-        try:
-            code = fn(args)
-            sys.stdout.flush()
-            return code
-        except BrokenPipeError:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            return EXIT_OK
-
-    wrapper.__name__ = fn.__name__
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
-
-
-@_pipe_safe
+@pipe_safe
 def run_best(args: argparse.Namespace) -> int:
     """``basin best``: the best settings, or the --by budget / --coupling / --headline views."""
     import storage
 
     prog = "basin best"
     if not args.coupling and args.tol is not None:
-        return _fail(prog, "--tol applies to --coupling only; add --coupling or drop it")
+        return fail(prog, "--tol applies to --coupling only; add --coupling or drop it")
     try:
         rdb = storage.open_storage(args.storage, read_only=True)
         optimizer, schedule = _split_names(args.optimizer), _split_names(args.schedule)
@@ -152,29 +101,9 @@ def run_best(args: argparse.Namespace) -> int:
         heads = storage.headline(rdb, args.sweep, schedule, n_boot=boot) if optimizer is None else None
         return _emit_best(table, heads, args)
     except storage.EmptyStorageError as exc:
-        return _fail(prog, str(exc), EXIT_EMPTY)
+        return fail(prog, str(exc), EXIT_EMPTY)
     except (storage.StorageError, ValueError) as exc:
-        return _fail(prog, str(exc))
-
-
-def _records(frame: pd.DataFrame) -> list[dict]:
-    """JSON-safe records: NaN/inf → null, numpy scalars → Python."""
-    out = []
-    for rec in frame.to_dict(orient="records"):
-        out.append({k: _plain(v) for k, v in rec.items()})
-    return out
-
-
-def _plain(v):
-    if v is None or v is pd.NA:
-        return None
-    if hasattr(v, "item") and not isinstance(v, (list, tuple, dict)):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    return v
+        return fail(prog, str(exc))
 
 
 def _print_json(records: list[dict]) -> None:
@@ -185,16 +114,22 @@ def _print_csv(frame: pd.DataFrame) -> None:
     frame.to_csv(sys.stdout, index=False, lineterminator="\n")
 
 
+def _isna(x) -> bool:
+    import pandas as pd  # already loaded: the numbers come from the answers' frames
+
+    return x is None or pd.isna(x)
+
+
 def _pct(x) -> str:
-    return "-" if x is None or pd.isna(x) else f"{100 * x:.2f}"
+    return "-" if _isna(x) else f"{100 * x:.2f}"
 
 
 def _g(x) -> str:
-    return "-" if x is None or pd.isna(x) else f"{x:.3g}"
+    return "-" if _isna(x) else f"{x:.3g}"
 
 
 def _interval(lo, hi, scale: float = 100.0, fmt: str = ".2f") -> str:
-    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+    if _isna(lo) or _isna(hi):
         return "-"
     return f"[{scale * lo:{fmt}}, {scale * hi:{fmt}}]"
 
@@ -215,10 +150,10 @@ SELECTION = {
 }
 
 
-def _emit_machine(args, table: pd.DataFrame, records: list | None = None) -> bool:
-    """Print ``table`` for scripts when --json (``records`` if given) or --csv asks; True if printed."""
+def _emit_machine(args, table: pd.DataFrame, rows: list | None = None) -> bool:
+    """Print ``table`` for scripts when --json (``rows`` if given) or --csv asks; True if printed."""
     if args.json:
-        _print_json(_records(table) if records is None else records)
+        _print_json(records(table) if rows is None else rows)
     elif args.csv:
         _print_csv(table)
     return bool(args.json or args.csv)
@@ -276,7 +211,7 @@ def _emit_headline(heads: pd.DataFrame, args) -> int:
 def _print_headline_text(heads: pd.DataFrame) -> None:
     for h in heads.itertuples():
         paper = " (paper: ≈15% on CIFAR-10 and ImageNet32x32)" if h.decoupled == "adamw" else ""
-        if pd.isna(h.improvement):
+        if _isna(h.improvement):
             print(f"{h.decoupled} vs {h.coupled} ({h.sweep}, {h.schedule}, T={h.budget}): no improvement to report")
             continue
         lo, hi = h.improvement_lo, h.improvement_hi
@@ -307,7 +242,7 @@ def _emit_by_budget(table: pd.DataFrame, args) -> int:
                  _pct(r.train_error), str(r.n_seeds)] for r in group.itertuples()]
         print(_render(rows, header))
         g = group.iloc[0]
-        if g["n_budgets"] < 2 or pd.isna(g["k"]):
+        if g["n_budgets"] < 2 or _isna(g["k"]):
             print("  no exponent: " + (g["budget_notes"] or "one budget only: no trend against T"))
         else:
             print(f"  λ_norm* ∝ T^{g['k']:+.2f} {_interval(g['k_lo'], g['k_hi'], 1.0, '+.2f')}, raw λ* ∝ "
@@ -335,7 +270,7 @@ def _emit_coupling(results, args) -> int:
     import storage
 
     if _emit_machine(args, storage.coupling_frame(results),
-                     [{k: _plain(v) for k, v in c.to_dict().items()} for c in results]):
+                     [jsonable(c.to_dict()) for c in results]):
         return EXIT_OK
     if not results:
         print(NO_TRIALS)
@@ -379,8 +314,8 @@ def run_export(args: argparse.Namespace) -> int:
         rdb = storage.open_storage(args.storage, read_only=True)
         path = storage.export(rdb, args.out, fmt=fmt, sweep=args.sweep)
     except storage.EmptyStorageError as exc:
-        return _fail(prog, str(exc), EXIT_EMPTY)
+        return fail(prog, str(exc), EXIT_EMPTY)
     except (storage.StorageError, ValueError, OSError) as exc:
-        return _fail(prog, " ".join(str(exc).split()))
+        return fail(prog, " ".join(str(exc).split()))
     print(f"wrote {path}")
     return EXIT_OK

@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from storage.evidence import DEFAULT_BOOT
+from storage.cli_kit import EXIT_OK, fail, positive_int
+from storage.constants import DEFAULT_BOOT
 
 PRESETS = Path(__file__).resolve().parents[2] / "examples" / "reproduce"
 
@@ -30,7 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-run", action="store_true", help="run nothing: read what is recorded")
     p.add_argument("--address", default=None, help="Ray cluster to run on (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--pack", default=None, help="override the specs' pack (auto or N)")
-    p.add_argument("--boot", type=int, default=DEFAULT_BOOT, metavar="N", help=f"bootstrap draws (default {DEFAULT_BOOT})")
+    p.add_argument("--boot", type=positive_int, default=DEFAULT_BOOT, metavar="N", help=f"bootstrap draws (default {DEFAULT_BOOT})")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the verdicts as JSON")
     out.add_argument("--markdown", action="store_true", help="print the verdict table as Markdown")
@@ -50,14 +51,10 @@ def run(args: argparse.Namespace) -> int:
     from study.spec import SpecError
 
     prog = "basin reproduce"
-    if args.boot < 1:
-        print(f"{prog}: error: --boot must be >= 1", file=sys.stderr)
-        return 2
     try:
         preset = reproduce.load_preset(preset_path(args.preset))
     except SpecError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(prog, f"error: {exc}")
     url = args.storage or storage.default_url()
     try:
         if not args.no_run:
@@ -65,8 +62,7 @@ def run(args: argparse.Namespace) -> int:
         rdb = storage.open_storage(url, read_only=True)
         claims = reproduce.evaluate(rdb, preset, args.boot)
     except (SpecError, storage.StorageError) as exc:
-        print(f"{prog}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return fail(prog, f"error: {exc}")
     if args.json:
         print(json.dumps(reproduce.to_records(claims), indent=2))
     elif args.markdown:
@@ -77,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
                   f"                Basin:    {c.estimate}\n                rests on: {c.rests_on}"
                   + (f"\n                notes:    {c.notes}" if c.notes else ""))
         print(f"\n{preset.name}: {reproduce.summary(claims)} (95% intervals over the test set and seeds)")
-    return 0
+    return EXIT_OK
 
 
 def _run_sweeps(preset, url: str, args) -> None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
-from study.spec import SpecError, load_spec
+from storage.cli_kit import EXIT_OK, fail, positive_int
 
 
 def register(subparsers) -> None:
@@ -21,7 +20,7 @@ def register(subparsers) -> None:
     p.add_argument("--address", default=None,
                    help="join an existing Ray cluster at HOST:PORT (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--dry-run", action="store_true", help="print the grid and the work it implies; run nothing")
-    p.add_argument("--limit", type=int, default=None, help="run at most N of the missing points (then stop)")
+    p.add_argument("--limit", type=positive_int, default=None, help="run at most N of the missing points (then stop)")
     p.add_argument("--pack", type=_pack, default=None, metavar="N|auto",
                    help="grid points trained together per Ray trial (default: the spec's pack, else auto; 1 = unpacked)")
     p.add_argument("--code", default=None, metavar="DIR",
@@ -76,24 +75,21 @@ def describe(spec, prepared, pack: int | str | None = None) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from study.preflight import prepare
+    from study.spec import SpecError, load_spec
+
+    prog = "basin sweep"
     try:
         spec, text = load_spec(args.spec)
     except SpecError as exc:
-        print(f"basin sweep: error: {exc}", file=sys.stderr)
-        return 2
-    if args.limit is not None and args.limit < 1:
-        print("basin sweep: error: --limit must be >= 1", file=sys.stderr)
-        return 2
-    from study.preflight import prepare
-
+        return fail(prog, f"error: {exc}")
     try:  # the user's code checked before anything is written or started
         prepared = prepare(spec, args.code)
     except SpecError as exc:
-        print(f"basin sweep: error: {args.spec}: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return fail(prog, f"error: {args.spec}: {exc}")
     if args.dry_run:
         print(describe(spec, prepared, args.pack))
-        return 0
+        return EXIT_OK
 
     from storage.connect import default_url, safe_url
     from storage.errors import StorageError
@@ -105,18 +101,17 @@ def run(args: argparse.Namespace) -> int:
         summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
                             quiet=args.quiet, limit=args.limit, pack=args.pack, prepared=prepared)
     except (SpecError, StorageError, DataError) as exc:  # a bad spec, a storage it cannot use, data it cannot load
-        print(f"basin sweep: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+        return fail(prog, f"error: {exc}")
     flight = (f"; {summary['in_flight']} points in flight in another driver were skipped"
               if summary["in_flight"] else "")
     if summary["run"] == 0:
         done = "all" if not summary["in_flight"] else f"{summary['already_complete']} of"
         print(f"sweep {spec.name}: {done} {summary['total']} points already complete in {safe_url(url)}{flight}; "
               "nothing to do")
-        return 0
+        return EXIT_OK
     print(
         f"sweep {spec.name}: ran {summary['run']} points in {summary['packs']} packs "
         f"({summary['already_complete']} were already complete), {summary['failed']} failed, "
         f"{summary['diverged']} diverged{flight}; results in {safe_url(url)}"
     )
-    return 0
+    return EXIT_OK

@@ -1,4 +1,8 @@
-"""``basin train``: one training run from the command line (no Ray, no database)."""
+"""``basin train``: one training run from the command line (no Ray, no database).
+
+Its options' choices and defaults are the trainers' own (torch code): they are added when ``basin train``
+is parsed or its help is shown, so listing the commands (``basin --help``) imports no torch.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import argparse
 import json
 import sys
 
-from trainers import check, data, models, optim, registry, schedules
-from trainers.run import DEFAULTS, RunConfig, resolve_device, train
+from storage.cli_kit import EXIT_OK, add_later, fail
 
 SCHEDULE_OPTIONS = ("t0", "t_mult", "eta_min", "milestones", "factor")
 
@@ -18,6 +21,14 @@ def register(subparsers) -> None:
         help="train one configuration and print per-epoch results",
         description="Train one configuration. With --json, stdout holds one JSON object per epoch and nothing else.",
     )
+    p.set_defaults(func=run)
+    add_later(p, _options)
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    from trainers import data, models, optim, schedules
+    from trainers.run import DEFAULTS
+
     d = DEFAULTS
     p.add_argument("--dataset", default=d["dataset"],
                    help=f"a registered name ({', '.join(data.DATASETS)}, or an installed package's) or package.module:function")
@@ -49,7 +60,6 @@ def register(subparsers) -> None:
                    help="fraction of the training set held out as a validation split (default 0: none)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (CUDA only)")
     p.add_argument("--json", action="store_true", help="print one JSON object per epoch on stdout, nothing else")
-    p.set_defaults(func=run)
 
 
 def schedule_params(args: argparse.Namespace) -> dict:
@@ -58,6 +68,10 @@ def schedule_params(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
+    from trainers import check, data, registry
+    from trainers.run import RunConfig, resolve_device, train
+
+    prog = "basin train"
     try:
         config = RunConfig(
             dataset=args.dataset, model=args.model, optimizer=args.optimizer, lr=args.lr, wd_norm=args.wd_norm,
@@ -72,8 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if not check.builtin(config):  # the user's code: imports, loads, one forward/backward pass first
             check.check_run(config)
     except ValueError as exc:
-        print(f"basin train: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(prog, f"error: {exc}")
     from tqdm import tqdm
 
     bar = tqdm(total=config.epochs, unit="epoch", disable=args.json or not sys.stderr.isatty(), file=sys.stderr)
@@ -97,8 +110,7 @@ def run(args: argparse.Namespace) -> int:
                 (bar.write if not bar.disable else print)(line)
                 bar.update(1)
     except data.DataError as exc:
-        print(f"basin train: error: {exc}", file=sys.stderr)
-        return 2
+        return fail(prog, f"error: {exc}")
     finally:
         bar.close()
-    return 0
+    return EXIT_OK
