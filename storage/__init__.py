@@ -17,6 +17,9 @@ One job per module:
 ``exports``     every trial to CSV or Parquet
 ``files``       atomic output files (exports, the dashboard's report)
 ``errors``      the exceptions, one line each
+``constants``   the numeric defaults the CLI shows too (bootstrap draws, the edge's tolerance, "fits its data")
+``jsonable``    the one converter to plain JSON values (numpy, NaN/inf/NA → null), for the CLI and the API
+``cli_kit``     what every ``basin`` command shares: exit codes, the one-line failure, ``--storage``, the parser
 ``testing``     helpers for tests of code that reads Basin storage (scratch PostgreSQL schemas)
 
 No Ray and no Dash here: only optuna, sqlalchemy, pandas and numpy. Names are imported lazily,
@@ -41,8 +44,8 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-_MODULES = ("analysis", "answers", "basin_shape", "connect", "errors", "evidence", "exports", "files", "frames",
-            "panel", "progress", "record", "schema", "sql", "tables", "testing")
+_MODULES = ("analysis", "answers", "basin_shape", "cli_kit", "connect", "constants", "errors", "evidence", "exports",
+            "files", "frames", "jsonable", "panel", "progress", "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)
 
