@@ -147,8 +147,9 @@ def border_note(panel: pd.DataFrame, best_row: pd.Series) -> str:
     return "; ".join(notes)
 
 
-def best_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per panel: the best cell, with panel counts, ties and the border note.
+def best_cells(cells: pd.DataFrame, *, ranked: bool = False) -> pd.DataFrame:
+    """Per panel: the best cell, with panel counts, ties and the border note (``ranked``: ``cells``
+    already went through :func:`rank_cells`).
 
     Columns: sweep, optimizer, schedule, budget, lr, wd_norm, wd, test_error, test_error_std,
     n_seeds, n_tied, n_cells, n_complete, n_failed, n_diverged, border, study.
@@ -157,7 +158,7 @@ def best_cells(cells: pd.DataFrame) -> pd.DataFrame:
         *PANEL_COLS, "lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds", "n_tied",
         "n_cells", "n_complete", "n_failed", "n_diverged", "border", "study",
     ]
-    ranked = rank_cells(cells)
+    ranked = cells if ranked else rank_cells(cells)
     rows = []
     for key, panel in ranked.groupby(PANEL_COLS, sort=True):
         have = panel[panel["n_seeds"] > 0]

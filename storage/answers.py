@@ -28,7 +28,7 @@ from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, trials_for
 from storage.panel import EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for, to_panel
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float
-from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
+from storage.sql import fetch_attrs, fetch_intermediate, study_axes, study_param_values
 
 
 #: A budget's best runs "fit their training data" when their final train error is at most this:
@@ -47,28 +47,32 @@ def _read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=Non
 
 
 def _answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int, coupling: bool,
-             tol: float = DEFAULT_TOL) -> dict[tuple[str, int], PanelAnswer]:
-    """{(study, budget): PanelAnswer} of every panel in ``eff`` (one seed draw per sweep: paired)."""
+             tol: float = DEFAULT_TOL, ranked: pd.DataFrame | None = None) -> dict[tuple[str, int], PanelAnswer]:
+    """{(study, budget): PanelAnswer} of every panel in ``eff`` (one seed draw per sweep: paired);
+    ``ranked`` is ``analysis.rank_cells(analysis.cell_stats(eff))`` (computed here when not given):
+    the per-cell pandas runs once over every panel, not once a panel."""
     out: dict[tuple[str, int], PanelAnswer] = {}
     by_study = meta.set_index("study")
     draws = {sweep: seed_draws_for(group, n_boot) for sweep, group in eff.groupby("sweep")}
-    axes = {}
+    if ranked is None:
+        ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    ranked_by = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
+    studies = list(dict.fromkeys(eff["study"]))
+    by_id = study_axes(rdb.engine, [by_study.loc[s, "study_id"] for s in studies])
+    axes = {s: by_id[int(by_study.loc[s, "study_id"])] for s in studies}
     for (study, budget), group in eff.groupby(["study", "budget"], sort=True):
         m = by_study.loc[study]
-        if study not in axes:
-            axes[study] = study_param_values(rdb.engine, int(m["study_id"]))
         if not group["state"].eq("COMPLETE").any():
             continue
         out[(study, int(budget))] = answer(group, axes[study]["lr"], axes[study]["wd_norm"], m, draws[m["sweep"]],
-                                           coupling=coupling, tol=tol)
+                                           coupling=coupling, tol=tol, ranked=ranked_by[(study, budget)])
     return out
 
 
-def _best_rows(cells: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]) -> pd.DataFrame:
-    """``analysis.best_cells`` with each panel's evidence; with a validation split the best cell is
-    the one selected on validation error."""
-    ranked = analysis.rank_cells(cells)
-    table = analysis.best_cells(cells)
+def _best_rows(ranked: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]) -> pd.DataFrame:
+    """``analysis.best_cells`` of the ranked cells with each panel's evidence; with a validation split
+    the best cell is the one selected on validation error."""
+    table = analysis.best_cells(ranked, ranked=True)
     extra = []
     for i, row in table.iterrows():
         ans = answers[(row["study"], int(row["budget"]))]
@@ -119,8 +123,9 @@ def best(
     """
     rdb = reader(storage)
     meta, eff = _read(rdb, sweep, optimizer, schedule)
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
-    return _best_rows(analysis.cell_stats(eff), answers)
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    return _best_rows(ranked, answers)
 
 
 @read_errors
@@ -150,8 +155,9 @@ def best_by_budget(
     meta, eff = _read(rdb, sweep, optimizer, schedule)
     if budgets is not None:
         eff = eff[eff["budget"].isin([int(b) for b in budgets])]
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
-    table = _best_rows(analysis.cell_stats(eff), answers)
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    table = _best_rows(ranked, answers)
     table["train_error"] = _final_train_error(rdb, eff, table)
     table["fits"] = table["train_error"] <= FIT_TRAIN_ERROR
     by_study = meta.set_index("study")
@@ -218,8 +224,9 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
     """
     rdb = reader(storage)
     meta, eff = _read(rdb, sweep, None, schedule)
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False)
-    table = _best_rows(analysis.cell_stats(eff), answers)
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    table = _best_rows(ranked, answers)
     keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
     rows = []
     for (sw, opt, sched, budget) in sorted(keyed):
@@ -383,7 +390,8 @@ def anytime(
     rdb = reader(storage)
     meta, eff = _read(rdb, sweep, optimizer, None)
     eff = eff if budget is None else eff[eff["budget"] == int(budget)]
-    table = _best_rows(analysis.cell_stats(eff), _answers(rdb, meta, eff, n_boot=n_boot, coupling=False))
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    table = _best_rows(ranked, _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked))
     by_study = meta.set_index("study")
     rows = []
     for (opt, b), group in table.groupby(["optimizer", "budget"], sort=True):

@@ -84,9 +84,11 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
 
 
 def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evidence.SeedDraws, *,
-           coupling: bool = True, tol: float = DEFAULT_TOL, rng: int = RNG_SEED) -> PanelAnswer:
+           coupling: bool = True, tol: float = DEFAULT_TOL, rng: int = RNG_SEED,
+           ranked: pd.DataFrame | None = None) -> PanelAnswer:
     """The answers of one panel: ``effective`` its effective trials (one study, one budget); ``lrs``
-    and ``wd_norms`` its grid axes; ``meta`` the study's row of ``storage.frames.studies_frame``."""
+    and ``wd_norms`` its grid axes; ``meta`` the study's row of ``storage.frames.studies_frame``;
+    ``ranked`` this panel's rows of ``analysis.rank_cells`` when the caller ranked every panel at once."""
     gen = np.random.default_rng(rng)
     budget = int(effective["budget"].iloc[0])
     labels = [int(s) for s in seeds.labels]
@@ -98,7 +100,8 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
         val_panel = to_panel(effective, lrs, wd_norms, value="val_value", **kw)
     cells = evidence.cell_evidence(panel, seeds, gen)
     best = evidence.best_error(panel, seeds, gen, validation_panel=val_panel)
-    ranked = analysis.rank_cells(analysis.cell_stats(effective))
+    if ranked is None:
+        ranked = analysis.rank_cells(analysis.cell_stats(effective))
     grid = analysis.full_grid(lrs, wd_norms, ranked)
     grid = grid.sort_values(["_lr", "_wd"], kind="stable").reset_index(drop=True)  # row-major, as the Panel
     grid["error_lo"], grid["error_hi"] = cells.lo, cells.hi

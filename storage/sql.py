@@ -90,16 +90,24 @@ def fetch_trial_rows(
 
 def study_param_values(engine: sa.Engine, study_id: int, names=("lr", "wd_norm", "budget")) -> dict[str, list[float]]:
     """Sorted distinct values of the given params over every trial of one study (its grid axes)."""
+    return study_axes(engine, [study_id], names)[int(study_id)]
+
+
+def study_axes(engine: sa.Engine, study_ids, names=("lr", "wd_norm", "budget")) -> dict[int, dict[str, list[float]]]:
+    """:func:`study_param_values` of several studies in one query: {study_id: {name: sorted values}}."""
+    ids = [int(i) for i in study_ids]
+    out: dict[int, dict[str, list[float]]] = {i: {n: [] for n in names} for i in ids}
+    if not ids:
+        return out
     sql = (
-        "SELECT DISTINCT tp.param_name, tp.param_value FROM trial_params tp "
-        f"JOIN trials t ON t.trial_id = tp.trial_id WHERE t.study_id = {int(study_id)} "
+        "SELECT DISTINCT t.study_id, tp.param_name, tp.param_value FROM trial_params tp "
+        f"JOIN trials t ON t.trial_id = tp.trial_id WHERE t.study_id IN ({_ids(ids)}) "
         f"AND tp.param_name IN ({', '.join(_lit(n) for n in names)})"
     )
-    out: dict[str, list[float]] = {n: [] for n in names}
     with engine.connect() as conn:
-        for name, value in conn.exec_driver_sql(sql):
-            out[name].append(float(value))
-    return {n: sorted(v) for n, v in out.items()}
+        for study_id, name, value in conn.exec_driver_sql(sql):
+            out[int(study_id)][name].append(float(value))
+    return {i: {n: sorted(v) for n, v in axes.items()} for i, axes in out.items()}
 
 
 def _probe_sql(where, attrs: list[str], state_text: str, type_text: str) -> str:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from storage import evidence as ev
+from storage.evidence import noise
 
 N_TEST = 1000
 ALPHAS = 2.0 ** np.arange(-10, -2)
@@ -58,7 +59,12 @@ def test_binomial_draws_have_the_binomial_mean_and_variance():
     var = e * (1 - e) / N_TEST
     assert np.all(np.abs(draws.mean(0) - e) < 4 * np.sqrt(var / 20_000))
     assert np.allclose(draws.var(0), var, rtol=0.05)
-    assert np.allclose(draws * N_TEST, np.round(draws * N_TEST))  # counts out of n_test
+    # below NORMAL_MIN_VAR (count variance n·p(1 − p)) the binomial itself: counts out of n_test;
+    # above it (p = 0.5 here) its Normal approximation, same mean and variance
+    exact = N_TEST * e * (1 - e) < noise.NORMAL_MIN_VAR
+    assert exact.tolist() == [True, True, True, False]
+    assert np.allclose(draws[:, exact] * N_TEST, np.round(draws[:, exact] * N_TEST))
+    assert not np.allclose(draws[:, ~exact] * N_TEST, np.round(draws[:, ~exact] * N_TEST))
 
 
 def test_zero_error_gets_a_jeffreys_floor_and_fixed_values_no_noise():
@@ -397,3 +403,71 @@ def test_a_loss_metric_gets_normal_test_noise_from_its_standard_errors():
         covered.append(ce.lo[0] <= truth <= ce.hi[0])
         assert ce.sources == ("test set",) and ce.hi[0] > 1  # not clipped to [0, 1]
     assert 0.9 <= np.mean(covered) <= 0.99
+
+
+# ─── The counts form of the noise model (storage.evidence.noise) ─────────────────────────────────
+
+
+def test_counts_draws_equal_the_per_slot_means_without_test_noise():
+    """No test noise: the seed stage on counts is exactly the mean of the resampled slots, at both gains."""
+    rng = np.random.default_rng(100)
+    E = rng.uniform(0.05, 0.2, (64, 1)) + rng.normal(0, 0.005, (64, 4))  # no value leaves [0, 1] after the seed stage
+    E[5, 1] = np.nan  # a cell missing a seed
+    fixed = np.zeros(E.shape, bool)
+    fixed[7, :2] = True  # two values without test noise (held at a level near the others: no clipping)
+    E[7, :2] = 0.25
+    sd = ev.seed_draws(range(4), 500, rng)
+    cols = sd.columns(range(4))
+    for expand in ("t", "variance"):
+        slots = ev.value_draws(E, fixed, None, cols, rng, expand=expand)
+        counts = ev.cell_mean_draws(E, fixed, None, cols, rng, expand=expand)
+        own = (sd.chosen == 1).all(1)  # draws where cell 5 has no chosen label: it resamples its own seeds
+        assert np.allclose(np.delete(counts, 5, 1), np.delete(np.nanmean(slots, -1), 5, 1))
+        assert own.any() and np.allclose(counts[~own, 5], np.nanmean(slots, -1)[~own, 5])
+
+
+@pytest.mark.parametrize("n_test", [1000, 20_000])
+def test_counts_draws_match_the_per_slot_draws_in_distribution(n_test):
+    """With test noise: the pooled binomial (or its Normal form) has the per-slot draws' mean and spread."""
+    rng = np.random.default_rng(101)
+    E = rng.uniform(0.06, 0.2, (16, 1)) + rng.normal(0, 0.01, (16, 3))  # seeds 1 point apart
+    fixed = np.zeros(E.shape, bool)
+    sd = ev.seed_draws(range(3), 20_000, rng)
+    cols = sd.columns(range(3))
+    slots = np.nanmean(ev.value_draws(E, fixed, n_test, cols, rng, expand="t"), -1)
+    counts = ev.cell_mean_draws(E, fixed, n_test, cols, rng, expand="t")
+    se = slots.std(0) / np.sqrt(len(slots))
+    assert np.all(np.abs(counts.mean(0) - slots.mean(0)) < 5 * se * np.sqrt(2))
+    assert np.allclose(counts.std(0), slots.std(0), rtol=0.05)
+    lo_s, hi_s = ev.percentile_interval(slots)
+    lo_c, hi_c = ev.percentile_interval(counts)
+    assert np.allclose(lo_c, lo_s, atol=0.15 * (hi_s - lo_s)) and np.allclose(hi_c, hi_s, atol=0.15 * (hi_s - lo_s))
+
+
+def test_every_answer_on_a_panel_reads_one_set_of_draws():
+    rng = np.random.default_rng(102)
+    P = panel(measure(np.full(64, 0.05), 3, rng))
+    sd = ev.seed_draws(range(3), 200, rng)
+    first = noise.draws_for(P, sd, rng)
+    ce = ev.cell_evidence(P, sd, rng)
+    be = ev.best_error(P, sd, rng)
+    assert noise.draws_for(P, sd, rng) is first  # cell evidence and the best error did not draw again
+    assert np.allclose(ev.percentile_interval(first.means("t"))[0], ce.lo)
+    assert be.n_boot == 200 and ev.cell_evidence(P, sd, rng).lo.tolist() == ce.lo.tolist()
+
+
+def test_cross_fitting_uses_at_most_max_folds_folds_of_seed_labels():
+    labels = np.arange(12)
+    folds = noise.fold_of(labels)
+    assert folds.max() + 1 == noise.MAX_FOLDS and np.bincount(folds).tolist() == [3, 3, 2, 2, 2]
+    assert noise.fold_of(np.arange(3)).tolist() == [0, 1, 2]  # up to MAX_FOLDS seeds: leave-one-seed-out
+    # fold sums: held-out fold 0 chooses on folds 1, 2 and reports fold 0's mean at that cell
+    S = np.array([[[0.1, 0.5, 0.1]], [[0.2, 0.2, 0.2]]])[:, 0, :]
+    N = np.ones_like(S)
+    err, per_fold, cells = noise.fold_selection(S, N)
+    assert cells.tolist() == [1, 0, 1] and per_fold.tolist() == pytest.approx([0.2, 0.5, 0.2])
+    assert err == pytest.approx(0.3)
+    rng = np.random.default_rng(103)
+    P = panel(measure(np.full(64, 0.05), 8, rng))
+    be = ev.best_error(P, ev.seed_draws(range(8), 200, rng), rng)
+    assert be.method == "cross_fit" and len(be.per_seed) == 8 and be.ci[0] <= be.error <= be.ci[1]

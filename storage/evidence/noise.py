@@ -1,0 +1,212 @@
+"""One bootstrap of one panel, shared by every answer of a request: :class:`PanelDraws`.
+
+This is the noise model of :mod:`storage.evidence` (seed stage, then test stage; see its module
+doc) computed on *counts* instead of on every resampled slot. A seed draw b chooses each seed
+label s some M_bs times (Σ_s M_bs = K). Every answer of Basin needs, per draw and cell c, only
+sums over the chosen slots — the cell mean, and for cross-fitting the sums over *folds* of labels
+(F = min(K, MAX_FOLDS) folds; fold = the label's rank mod F, so with ≤ MAX_FOLDS labels a fold is
+one label: leave-one-seed-out). So per fold f it keeps
+
+* N_bcf   slots with a value, N^m_bcf of them measured (not fixed);
+* D_bcf   Σ M_bs·(e_cs − ē_c) over the slots with a value, D^m_bcf over the measured ones;
+* Y_bcf   the measured slots' sum after the test stage, drawn at the ``variance`` gain g_v.
+
+The seed stage is linear in the gain g, so one set of counts serves every expansion: the sum of a
+fold's values at gain g is S(g) = Y + (g − g_v)·D^m + (N − N^m)·ē + g·(D − D^m) — the ``t`` cell
+intervals, the ``variance`` slopes and selections, and the cross-fitted best error all read the same
+draws. Sums over labels are matrix products (n_boot × K)·(K × n_cells): no (n_boot, n_cells, K)
+array, no per-slot random number.
+
+Test stage. The measured slots of a fold are N^m values whose redraws Binomial(n_test, x_s)/n_test
+are summed; the sum is drawn as one Binomial(n_test·N^m, p̃)/n_test with p̃ the slots' mean after
+the seed stage, clipped to the Jeffreys floor [½/(n_test+1), 1 − ½/(n_test+1)]. Exact where the
+slots' values are equal — one seed, or a label drawn several times — and otherwise its variance
+exceeds the exact sum's by Σ_s (x_s − p̃)²/n_test, a 1/n_test share of the seed stage's own spread
+(≤ 0.1% at n_test = 1000). Where the count variance n_test·N^m·p̃(1 − p̃) is at least
+NORMAL_MIN_VAR (skewness ≤ 0.1: its 2.5% and 97.5% quantiles move by < 0.05 sd, below the
+1000 draws' own Monte Carlo error) the binomial is drawn as its Normal approximation, which costs a
+tenth; below it (small test sets, errors near 0 or 1) the binomial itself. A loss metric's sum gets
+Normal(0, Σ se_s²) (exact). Cells that have none of a draw's labels resample their own seeds, as in
+:func:`storage.evidence.value_draws`. An error's cell mean is clipped to [0, 1] (the per-slot form clips
+each slot; they differ only where the seed stage pushes a value out of [0, 1]).
+
+Cost (measured, bench/query_scale.py): 64 cells × 1000 draws × 49 seeds ≈ 10 ms a panel for every
+answer of it together, against ≈ 0.9 s for the per-slot draws it replaces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from storage.evidence import DEFAULT_LEVEL, Panel, Rng, SeedDraws, _rng, seed_gain
+
+#: At most this many folds of seed labels for cross-fitting (leave-one-seed-out up to this many seeds).
+MAX_FOLDS = 5
+#: Count variance from which a fold's test-stage binomial is drawn as its Normal approximation.
+NORMAL_MIN_VAR = 100.0
+
+
+def fold_of(labels: np.ndarray) -> np.ndarray:
+    """Fold of each of a draw's sorted labels: its rank mod min(K, MAX_FOLDS)."""
+    n = len(labels)
+    return np.arange(n) % max(1, min(n, MAX_FOLDS))
+
+
+def fold_selection(S: np.ndarray, N: np.ndarray):
+    """Cross-fitting on fold sums S, N (..., n_cells, F): for each held-out fold f choose the cell
+    with the lowest mean over the other folds (among cells with values in f and elsewhere), report
+    its mean over f. Returns (error (...,) = Σ_f chosen sums / Σ_f chosen counts, per_fold (..., F),
+    cells (..., F), −1 where a fold has no choice)."""
+    tot_S, tot_N = S.sum(-1, keepdims=True), N.sum(-1, keepdims=True)
+    train_N = tot_N - N
+    with np.errstate(invalid="ignore", divide="ignore"):
+        train = np.where((N > 0) & (train_N > 0), (tot_S - S) / train_N, np.inf)
+    cell = train.argmin(-2)
+    ok = np.isfinite(np.take_along_axis(train, cell[..., None, :], -2)[..., 0, :])
+    held = np.where(ok, np.take_along_axis(S, cell[..., None, :], -2)[..., 0, :], 0.0)
+    count = np.where(ok, np.take_along_axis(N, cell[..., None, :], -2)[..., 0, :], 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_fold = np.where(ok, held / np.where(ok, count, 1.0), np.nan)
+        error = np.where(count.sum(-1) > 0, held.sum(-1) / count.sum(-1), np.nan)
+    return error, per_fold, np.where(ok, cell, -1)
+
+
+@dataclass(frozen=True, eq=False)
+class PanelDraws:
+    """The shared bootstrap of one panel (module doc); arrays (n_boot, n_cells, F)."""
+
+    centre: np.ndarray
+    gains: dict
+    N: np.ndarray
+    Nm: np.ndarray
+    D: np.ndarray
+    Dm: np.ndarray
+    Y: np.ndarray
+    clip: bool
+    seed_key: int
+
+    @property
+    def n_boot(self) -> int:
+        return self.N.shape[0]
+
+    def sums(self, expand: str = "variance") -> np.ndarray:
+        """Σ of each fold's values after both stages at the ``expand`` gain (n_boot, n_cells, F)."""
+        memo = self.__dict__.setdefault("_sums_memo", {})
+        if expand not in memo:
+            memo[expand] = self._sums(expand)
+        return memo[expand]
+
+    def _sums(self, expand: str) -> np.ndarray:
+        g, gv = self.gains[expand][None, :, None], self.gains["variance"][None, :, None]
+        return self.Y + (g - gv) * self.Dm + (self.N - self.Nm) * self.centre[None, :, None] + g * (self.D - self.Dm)
+
+    def means(self, expand: str = "variance") -> np.ndarray:
+        """Bootstrap cell means (n_boot, n_cells); NaN for a cell without data."""
+        n = self.N.sum(-1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            m = np.where(n > 0, self.sums(expand).sum(-1) / n, np.nan)
+        return np.clip(m, 0.0, 1.0) if self.clip else m
+
+
+def _fold_sums(counts: np.ndarray, folds: np.ndarray, A: np.ndarray) -> np.ndarray:
+    """Σ_s counts_bs·A_xs over each fold's labels: counts (B, K), folds (K,), A (X, K) → (B, X, F).
+
+    One matrix product (B, K)·(K, X·F), the fold's indicator folded into the right-hand side."""
+    F = int(folds.max()) + 1 if folds.size else 1
+    onehot = (folds[:, None] == np.arange(F)[None, :]).astype(float)  # (K, F)
+    W = (A.T[:, :, None] * onehot[:, None, :]).reshape(A.shape[1], A.shape[0] * F)
+    return (counts @ W).reshape(counts.shape[0], A.shape[0], F)
+
+
+def _own_counts(finite: np.ndarray, cells: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """For each listed cell, counts (n, K) of k_c draws with replacement among its own finite columns."""
+    f = finite[cells]
+    K = f.shape[1]
+    order = np.argsort(~f, axis=1, kind="stable")  # finite columns first
+    k = f.sum(1)
+    pick = np.minimum((rng.random((len(cells), K)) * k[:, None]).astype(np.int64), np.maximum(k - 1, 0)[:, None])
+    cols = np.take_along_axis(order, pick, axis=1)
+    counts = np.zeros((len(cells), K))
+    np.add.at(counts, (np.repeat(np.arange(len(cells)), K), cols.ravel()), (np.arange(K)[None, :] < k[:, None]).ravel())
+    return counts
+
+
+def draw_arrays(E: np.ndarray, fixed: np.ndarray, n_test: int | None, counts: np.ndarray, folds: np.ndarray,
+                rng: Rng = None, *, level: float = DEFAULT_LEVEL, se: np.ndarray | None = None,
+                seed_key: int = 0) -> PanelDraws:
+    """The shared bootstrap of values E (n_cells, K) whose column j was chosen ``counts[b, j]`` times
+    in draw b and belongs to fold ``folds[j]`` (module doc)."""
+    gen = _rng(rng)
+    E = np.asarray(E, float)
+    finite = np.isfinite(E)
+    fixed = np.asarray(fixed, bool) & finite
+    measured = finite & ~fixed
+    centre, gv_cells = seed_gain(E, fixed, n_test, level=level, expand="variance", se=se)
+    gains = {"variance": gv_cells, "t": seed_gain(E, fixed, n_test, level=level, expand="t", se=se)[1]}
+    centre = np.nan_to_num(centre)
+    dev = np.where(finite, E - centre[:, None], 0.0)
+    some_fixed = bool(fixed.any())
+    parts = [finite, dev]  # measured = finite unless some value is fixed: then its own counts and sums
+    if some_fixed:
+        parts += [measured, np.where(measured, dev, 0.0)]
+    if se is not None:
+        parts.append(np.where(measured, np.asarray(se, float) ** 2, 0.0))
+    parts = [np.asarray(p, float) for p in parts]
+    folds = np.asarray(folds, np.int64)
+    R = _fold_sums(np.asarray(counts, float), folds, np.concatenate(parts))
+    C = len(E)
+    fallback = (R[:, :C].sum(-1) == 0) & finite.any(1)[None, :]
+    if fallback.any():  # a cell without any chosen label resamples its own seeds
+        b, c = np.nonzero(fallback)
+        own = _own_counts(finite, c, gen)
+        onehot = (folds[:, None] == np.arange(R.shape[-1])[None, :]).astype(float)
+        for i, part in enumerate(parts):
+            R[b, i * C + c, :] = (own * part[c]) @ onehot
+    N, D = R[:, :C], R[:, C:2 * C]
+    Nm, Dm = (R[:, 2 * C:3 * C], R[:, 3 * C:4 * C]) if some_fixed else (N, D)
+    seed_stage = Nm * centre[None, :, None] + gv_cells[None, :, None] * Dm  # measured slots' sum, seed stage
+    Y = seed_stage
+    have = Nm > 0
+    if se is not None:
+        V = R[:, -C:]
+        Y = seed_stage + np.sqrt(V) * gen.standard_normal(V.shape)
+    elif n_test is not None:
+        floor = 0.5 / (n_test + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = np.clip(seed_stage / np.where(have, Nm, 1.0), floor, 1 - floor)
+        var = np.where(have, n_test * Nm * p * (1 - p), 0.0)
+        Y = Nm * p + np.sqrt(var) / n_test * gen.standard_normal(var.shape)
+        small = have & (var < NORMAL_MIN_VAR)
+        if small.any():  # few test examples or an error near 0 or 1: the binomial itself
+            Y[small] = gen.binomial(np.rint(n_test * Nm[small]).astype(np.int64), p[small]) / n_test
+    return PanelDraws(centre, gains, N, Nm, D, Dm, Y, se is None, seed_key)
+
+
+def draw(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL) -> PanelDraws:
+    """The shared bootstrap of ``panel`` under the seed draw ``seeds``: folds over the draw's labels."""
+    seeds.columns(panel.seeds)  # raises if a panel label is not in the draw
+    pos = np.searchsorted(seeds.labels, np.asarray(panel.seeds, np.int64))
+    return draw_arrays(panel.E, panel.fixed, panel.n_test, seeds.counts[:, pos], fold_of(seeds.labels)[pos], rng,
+                       level=level, se=panel.se, seed_key=seeds.key)
+
+
+def counts_of(columns: np.ndarray, K: int) -> np.ndarray:
+    """(n_boot, K) times each column was chosen, from chosen columns (n_boot, slots), −1 = absent."""
+    cols = np.asarray(columns, np.int64)
+    return (cols[:, :, None] == np.arange(K)[None, None, :]).sum(1).astype(float)
+
+
+def draws_for(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL) -> PanelDraws:
+    """:func:`draw`, once per (panel object, seed draw, level): every answer computed on the same
+    :class:`Panel` reuses the draws (the first caller's generator makes them)."""
+    memo = panel.__dict__.setdefault("_draws", {})
+    key = (seeds.key, float(level))
+    if key not in memo:
+        memo[key] = draw(panel, seeds, rng, level=level)
+    return memo[key]
+
+
+__all__ = ["MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "counts_of", "draw", "draw_arrays", "draws_for", "fold_of",
+           "fold_selection"]
