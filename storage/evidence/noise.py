@@ -103,11 +103,19 @@ class PanelDraws:
         return self.Y + (g - gv) * self.Dm + (self.N - self.Nm) * self.centre[None, :, None] + g * (self.D - self.Dm)
 
     def means(self, expand: str = "variance") -> np.ndarray:
-        """Bootstrap cell means (n_boot, n_cells); NaN for a cell without data."""
-        n = self.N.sum(-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            m = np.where(n > 0, self.sums(expand).sum(-1) / n, np.nan)
-        return np.clip(m, 0.0, 1.0) if self.clip else m
+        """Bootstrap cell means (n_boot, n_cells); NaN for a cell without data (from the fold totals)."""
+        memo = self.__dict__.setdefault("_means_memo", {})
+        if expand not in memo:
+            tot = self.__dict__.get("_totals")
+            if tot is None:
+                tot = self.__dict__["_totals"] = tuple(x.sum(-1) for x in (self.N, self.Nm, self.D, self.Dm, self.Y))
+            N, Nm, D, Dm, Y = tot
+            g, gv = self.gains[expand][None, :], self.gains["variance"][None, :]
+            S = Y + (g - gv) * Dm + (N - Nm) * self.centre[None, :] + g * (D - Dm)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                m = np.where(N > 0, S / N, np.nan)
+            memo[expand] = np.clip(m, 0.0, 1.0) if self.clip else m
+        return memo[expand]
 
 
 def _fold_sums(counts: np.ndarray, folds: np.ndarray, A: np.ndarray) -> np.ndarray:
