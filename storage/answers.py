@@ -23,6 +23,7 @@ import pandas as pd
 from storage import analysis, evidence
 from storage.basin_shape import DEFAULT_TOL, Coupling
 from storage.connect import StorageLike, reader, storage_label
+from storage.constants import FIT_TRAIN_ERROR
 from storage.errors import EmptyStorageError, UnknownNameError, read_errors
 from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, trials_for
@@ -30,10 +31,6 @@ from storage.panel import EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float
 from storage.sql import fetch_attrs, fetch_intermediate, study_axes, study_param_values
 
-
-#: A budget's best runs "fit their training data" when their final train error is at most this:
-#: Appendix B.1's claim is about such runs (under-fitting runs answer a different question).
-FIT_TRAIN_ERROR = 0.02
 
 #: Attrs every evidence read decodes: divergence (fixed values), raw λ, the validation value.
 EVIDENCE_ATTRS = ("diverged", "wd", "val_value", "value_se")

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from storage import evidence
+from storage.constants import DEFAULT_TOL
 from storage.analysis import border_note, grid_key
 from storage.evidence import landscape
 
 MIN_POINTS = evidence.MIN_POINTS
-DEFAULT_TOL = landscape.DEFAULT_TOL  # absolute error tolerance of the edge above each α row's best
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-DEFAULT_BOOT = 1000
+from storage.constants import DEFAULT_BOOT
+from storage.jsonable import jsonable
+
 DEFAULT_LEVEL = 0.95
 MIN_POINTS = 3  # α rows needed for a coupling slope
 MIN_BUDGETS = 2  # budgets needed for an exponent
@@ -152,30 +154,13 @@ def _rng(rng: Rng) -> np.random.Generator:
     return rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
 
 
-def _plain(x):
-    """JSON-ready: arrays → lists, NaN → None, numpy scalars → Python."""
-    if isinstance(x, dict):
-        return {k: _plain(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return _plain(x.tolist())
-    if isinstance(x, (np.bool_, bool)):
-        return bool(x)
-    if isinstance(x, (np.integer,)):
-        return int(x)
-    if isinstance(x, (float, np.floating)):
-        return None if not math.isfinite(x) else float(x)
-    return x
-
-
 class _Result:
     """to_dict for the frozen result dataclasses; fields named in ``_skip`` (draws) are left out."""
 
     _skip: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name not in self._skip}
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self) if f.name not in self._skip}
 
 
 def _nanmean(a, axis):

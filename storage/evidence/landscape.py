@@ -66,13 +66,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from storage.constants import DEFAULT_TOL
 from storage.evidence import (DEFAULT_LEVEL, EXPAND_LAND, MIN_POINTS, TIE_ATOL, Panel, Rng, SeedDraws, _p_rows, _Result,
                               _rng, all_fixed, lambda_star, noise_sources, panel_draws, percentile_interval, slope,
                               usable_rows)
 
 MARGIN = 0.25  # a slope within this of a prediction (−1 or 0) is consistent with it
 PREDICTIONS = {"coupled": -1.0, "decoupled": 0.0}
-DEFAULT_TOL = 0.02  # the edge's tolerance above each row's best (an absolute error: 2 points)
 N_COEF = 6  # c, b_u, b_v, a_uu, a_uv, a_vv
 INCONCLUSIVE = "inconclusive"
 
