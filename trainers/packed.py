@@ -150,7 +150,8 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
     check_pack(configs)
     first = configs[0]
     if not metric_packs(first.metric):
-        raise NoPackedForm(f"metric {first.metric!r} has no packed form here (a metric function); run it unpacked (pack = 1)")
+        raise NoPackedForm(f"metric {first.metric!r} has no packed form here (a metric function); "
+                           "run it unpacked (pack = 1)")
     device = resolve_device(first.device)
     ds = run_data(first, device)
     module = build_model(first, ds, device)
