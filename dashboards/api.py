@@ -18,7 +18,7 @@ Query strings are checked: an unknown, repeated or malformed parameter is a 400 
 names it (``{"error": "...", "parameter": "budget"}``); an unknown sweep, study, optimizer,
 schedule or budget is a 404 with a JSON error; an unreachable database a 503. No request ever
 gets an HTML traceback. Floats that are NaN or infinite are sent as null
-(``storage.jsonable``, the converter ``basin best --json`` uses too).
+(``storage.jsonable``, the one converter ``basin best --json`` uses too).
 """
 
 from __future__ import annotations
@@ -32,9 +32,7 @@ import pandas as pd
 from werkzeug.exceptions import HTTPException
 
 import storage
-import storage.evidence
 from dashboards.data import Source
-from storage.jsonable import jsonable, records
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +48,7 @@ class ApiError(Exception):
 
 
 def respond(payload, status: int = 200) -> flask.Response:
-    body = json.dumps(jsonable(payload), allow_nan=False, ensure_ascii=False)
+    body = json.dumps(storage.jsonable(payload), allow_nan=False, ensure_ascii=False)
     resp = flask.Response(body, status=status, mimetype="application/json")
     resp.headers["Cache-Control"] = "no-store"
     return resp
@@ -127,19 +125,19 @@ def basin_json(grid: pd.DataFrame) -> dict:
     matrices = {}
     for col in MATRICES:
         m = grid.pivot(index="wd_norm", columns="lr", values=col).reindex(index=wds, columns=lrs)
-        matrices[col] = jsonable(m.to_numpy().tolist())
-    cells = records(grid)
+        matrices[col] = storage.jsonable(m.to_numpy().tolist())
+    cells = storage.records(grid)
     top = grid[grid["top10"]].sort_values("rank")
     best = grid[grid["best"]]
     plausible = grid[grid["plausible"].astype(bool)].sort_values(["lr", "wd_norm"])
     return {
-        **jsonable(dict(grid.attrs)),
-        "level": storage.evidence.DEFAULT_LEVEL,
-        "lr": jsonable(lrs), "wd_norm": jsonable(wds),
+        **storage.jsonable(dict(grid.attrs)),
+        "level": storage.DEFAULT_LEVEL,
+        "lr": storage.jsonable(lrs), "wd_norm": storage.jsonable(wds),
         "grid": matrices, "cells": cells,
-        "top10": records(top[CELL_FIELDS]),
-        "best": records(best[CELL_FIELDS])[0] if not best.empty else None,
-        "plausible": records(plausible[CELL_FIELDS]),
+        "top10": storage.records(top[CELL_FIELDS]),
+        "best": storage.records(best[CELL_FIELDS])[0] if not best.empty else None,
+        "plausible": storage.records(plausible[CELL_FIELDS]),
     }
 
 
@@ -148,7 +146,7 @@ def _headline(source: Source, sweep, optimizers, schedules) -> list[dict]:
     heads = source.headline(sweep, schedules)
     if optimizers is not None:
         heads = heads[heads["decoupled"].isin(optimizers) & heads["coupled"].isin(optimizers)]
-    return records(heads)
+    return storage.records(heads)
 
 
 def register(server: flask.Flask, source: Source, prefix: str = "/api") -> None:
@@ -215,16 +213,16 @@ def register(server: flask.Flask, source: Source, prefix: str = "/api") -> None:
             if unknown:
                 raise ApiError(404, f"unknown {key} {', '.join(map(repr, unknown))}"
                                     f"{f' in sweep {sweep!r}' if sweep else ''}", key)
-        out = {"storage": source.label, "sweep": sweep, "view": view, "level": storage.evidence.DEFAULT_LEVEL}
+        out = {"storage": source.label, "sweep": sweep, "view": view, "level": storage.DEFAULT_LEVEL}
         if view == "coupling":
             out["coupling"] = [c.to_dict() for c in source.coupling(sweep, optimizers, schedules)]
             return respond(out)
         if view == "budget":
-            out["by_budget"] = records(source.best_by_budget(sweep, optimizers, schedules))
+            out["by_budget"] = storage.records(source.best_by_budget(sweep, optimizers, schedules))
         elif view == "headline":
             out["headline"] = _headline(source, sweep, optimizers, schedules)
         else:
-            out["best"] = records(source.best(sweep, optimizers, schedules))
+            out["best"] = storage.records(source.best(sweep, optimizers, schedules))
             out["headline"] = _headline(source, sweep, optimizers, schedules)
         return respond(out)
 

@@ -27,7 +27,7 @@ import argparse
 import logging
 import sys
 
-from storage.cli_kit import EXIT_EMPTY, EXIT_OK, fail, storage_args
+import storage
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
@@ -39,7 +39,7 @@ def register(subparsers) -> None:
         description="Serve the Dash dashboard and its JSON API (/api/sweeps, /api/basin, /api/best) for a storage, "
                     "read-only. Listens on 127.0.0.1 unless --host says otherwise.",
     )
-    storage_args(dash, sweep=None)
+    storage.storage_args(dash, sweep=None)
     dash.add_argument("--host", default="127.0.0.1",
                       help="interface to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to "
                            "the network)")
@@ -53,7 +53,7 @@ def register(subparsers) -> None:
         description="Write one self-contained HTML file with the dashboard's figures and the numbers of basin best "
                     "(best settings, coupling, AdamW vs Adam). Plotly's JavaScript is embedded: it opens offline.",
     )
-    storage_args(report, sweep="only this sweep (default: every sweep)")
+    storage.storage_args(report, sweep="only this sweep (default: every sweep)")
     report.add_argument("--out", required=True, metavar="PATH", help="the HTML file to write (replaced atomically)")
     report.set_defaults(func=run_report)
 
@@ -75,7 +75,7 @@ def _url_host(host: str) -> str:
 def run_dashboard(args: argparse.Namespace) -> int:
     prog = "basin dashboard"
     if not args.host.strip():
-        return fail(prog, "--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
+        return storage.fail(prog, "--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
     import storage
     from werkzeug.serving import make_server
 
@@ -88,7 +88,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     try:
         empty = source.check()
     except storage.StorageError as exc:
-        return fail(prog, str(exc))
+        return storage.fail(prog, str(exc))
     if empty:
         print(f"{prog}: {empty} — serving anyway; sweeps appear as they are recorded", file=sys.stderr)
     app = create_app(source=source)
@@ -96,7 +96,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         server = make_server(args.host, args.port, app.server, threaded=True)
     except (OSError, OverflowError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or exc
-        return fail(prog, f"cannot listen on {args.host}:{args.port}: {reason}")
+        return storage.fail(prog, f"cannot listen on {args.host}:{args.port}: {reason}")
     print(f"Basin dashboard on http://{_url_host(args.host)}:{server.server_port}/ — storage {source.label} "
           "(read-only); Ctrl-C to stop", flush=True)
     if args.host not in LOOPBACK:
@@ -108,7 +108,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
-    return EXIT_OK
+    return storage.EXIT_OK
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -121,9 +121,9 @@ def run_report(args: argparse.Namespace) -> int:
     try:
         path, n = report.write(Source(args.storage), args.out, sweep=args.sweep)
     except storage.EmptyStorageError as exc:
-        return fail(prog, str(exc), EXIT_EMPTY)
+        return storage.fail(prog, str(exc), storage.EXIT_EMPTY)
     except (storage.StorageError, ValueError, OSError) as exc:
-        return fail(prog, str(exc))
+        return storage.fail(prog, str(exc))
     size = path.stat().st_size / 1e6
     print(f"wrote {path} ({n} figures, {size:.1f} MB; opens offline)")
-    return EXIT_OK
+    return storage.EXIT_OK

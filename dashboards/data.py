@@ -21,8 +21,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 import storage
-import storage.evidence
-from storage.connect import safe_url
 
 from dashboards.cache import TTLCache
 from dashboards.panels import Panel, empty_panel, read_panels
@@ -77,9 +75,9 @@ class Source:
     """A read-only storage URL and a short-lived cache of answers read from it."""
 
     def __init__(self, url: str | None = None, *, ttl_s: float = DEFAULT_TTL_S,
-                 n_boot: int = storage.evidence.DEFAULT_BOOT):
+                 n_boot: int = storage.DEFAULT_BOOT):
         self.url = url or storage.default_url()
-        self.label = safe_url(self.url)  # never the password
+        self.label = storage.safe_url(self.url)  # never the password
         self.n_boot = int(n_boot)
         self.cache = TTLCache(ttl_s)
         self._rdb = None

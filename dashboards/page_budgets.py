@@ -12,7 +12,7 @@ from __future__ import annotations
 import pandas as pd
 from dash import dcc
 
-import storage.evidence
+import storage
 from dashboards import components as ui
 from dashboards import pagekit
 from dashboards.colorscale import COLOR_MODES, ColorSpec
@@ -33,11 +33,11 @@ HEIGHTS = {"lines": 480, "heatmaps": 700}
 DYNAMIC = ("sweep", "schedule", "opt")
 STATIC = ("y", "color", "log")
 MAX_BUDGETS = 8
-#: What the names in storage's budget verdicts predict (their k: ``storage.evidence.PREDICTIONS``).
+#: What the names in storage's budget verdicts predict (their k: ``storage.PREDICTIONS``).
 PREDICTION_NAMES = {"sqrt_rule": "the paper's √ rule", "tau_fraction": "τ = 1/(η_t·λ) a fixed fraction of the run",
                     "tau_epochs": "τ fixed in epochs (Wang & Aitchison 2024)"}
 PREDICTIONS = "Predictions for k: " + "; ".join(
-    f"{name} k = {signed(k, 1)} ({PREDICTION_NAMES.get(name, name)})" for name, k in storage.evidence.PREDICTIONS.items())
+    f"{name} k = {signed(k, 1)} ({PREDICTION_NAMES.get(name, name)})" for name, k in storage.PREDICTIONS.items())
 Y_AXES = {"wd_norm": "λ_norm on the y axis", "wd": "raw λ on the y axis"}
 
 

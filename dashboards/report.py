@@ -137,10 +137,10 @@ a cell has two or more seeds, over seeds; the tables and hovers name the noise e
 def write(source: Source, path: str | os.PathLike, sweep: str | None = None) -> tuple[Path, int]:
     """Write the report to ``path`` atomically (:func:`storage.files.write_atomic`); returns
     (absolute path, number of figures)."""
-    target = storage.files.output_path(path)
+    target = storage.output_path(path)
     doc, n = build_report(source, sweep)
 
     def fill(tmp: str) -> None:
         Path(tmp).write_text(doc, encoding="utf-8")
 
-    return storage.files.write_atomic(target, fill), n
+    return storage.write_atomic(target, fill), n

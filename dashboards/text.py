@@ -44,7 +44,7 @@ def optimizer_label(name: str, *, restarts: bool = False, info: Mapping | None =
     ``restarts``). ``info``: the study's recorded ``optimizer_info`` attr when the caller holds it; the
     labels are storage's (``storage.schema.optimizer_info``), which the sweep driver recorded from
     the trainers' optimizer table — the dashboard keeps no label table of its own."""
-    facts = storage.schema.optimizer_info(name, info)
+    facts = storage.optimizer_info(name, info)
     return (restarts and facts["restart_label"]) or facts["label"]
 
 

@@ -18,7 +18,7 @@ One job per module:
 ``files``       atomic output files (exports, the dashboard's report)
 ``errors``      the exceptions, one line each
 ``constants``   the numeric defaults the CLI shows too (bootstrap draws, the edge's tolerance, "fits its data")
-``jsonable``    the one converter to plain JSON values (numpy, NaN/inf/NA → null), for the CLI and the API
+``json_ready``  the one converter to plain JSON values (numpy, NaN/inf/NA → null), for the CLI and the API
 ``cli_kit``     what every ``basin`` command shares: exit codes, the one-line failure, ``--storage``, the parser
 ``testing``     helpers for tests of code that reads Basin storage (scratch PostgreSQL schemas)
 
@@ -31,21 +31,27 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "storage.connect": ("default_url", "is_read_only", "open_storage", "reader", "storage_label"),
+    "storage.connect": ("default_url", "is_read_only", "open_storage", "reader", "safe_url", "storage_label"),
     "storage.basin_shape": ("Coupling",),
+    "storage.cli_kit": ("EXIT_EMPTY", "EXIT_OK", "EXIT_USAGE", "fail", "storage_args"),
+    "storage.constants": ("DEFAULT_BOOT", "DEFAULT_TOL", "FIT_TRAIN_ERROR"),
+    "storage.evidence": ("DEFAULT_LEVEL", "PREDICTIONS", "BestError"),
+    "storage.files": ("output_path", "write_atomic"),
+    "storage.json_ready": ("jsonable", "records"),
+    "storage.panel": ("PANEL_GRID_COLUMNS", "PanelData", "empty_panel", "figure2_panels"),
     "storage.errors": ("EmptyStorageError", "ReadOnlyStorageError", "StorageError", "UnknownNameError"),
     "storage.exports": ("export", "export_frame"),
     "storage.frames": ("select_studies", "studies_frame", "trials_frame"),
     "storage.progress": ("StudyProgress", "SweepProgress", "list_sweeps"),
     "storage.answers": ("anytime", "basin_grid", "best", "best_by_budget", "coupling", "coupling_frame", "curves",
                         "headline"),
-    "storage.schema": ("STUDY_ATTRS", "TRIAL_ATTRS", "GridPoint", "study_name", "trial_record"),
+    "storage.schema": ("STUDY_ATTRS", "TRIAL_ATTRS", "GridPoint", "optimizer_info", "study_name", "trial_record"),
     "storage.record": ("delete_sweep", "ensure_study", "grid_distributions", "record_trial"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 _MODULES = ("analysis", "answers", "basin_shape", "cli_kit", "connect", "constants", "errors", "evidence", "exports",
-            "files", "frames", "jsonable", "panel", "progress", "record", "schema", "sql", "tables", "testing")
+            "files", "frames", "json_ready", "panel", "progress", "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)
 

@@ -27,43 +27,10 @@ from storage.constants import FIT_TRAIN_ERROR
 from storage.errors import EmptyStorageError, UnknownNameError, read_errors
 from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, trials_for
-from storage.panel import EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for, to_panel
+from storage import panel as panel_step
+from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for, to_panel
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float
-from storage.sql import fetch_attrs, fetch_intermediate, study_axes, study_param_values
-
-
-#: Attrs every evidence read decodes: divergence (fixed values), raw λ, the validation value.
-EVIDENCE_ATTRS = ("diverged", "wd", "val_value", "value_se")
-
-
-def _read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None):
-    meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep, optimizer=optimizer,
-                          schedule=schedule, study=study)
-    frame = trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget)
-    return meta, analysis.effective_trials(frame)
-
-
-def _answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int, coupling: bool,
-             tol: float = DEFAULT_TOL, ranked: pd.DataFrame | None = None) -> dict[tuple[str, int], PanelAnswer]:
-    """{(study, budget): PanelAnswer} of every panel in ``eff`` (one seed draw per sweep: paired);
-    ``ranked`` is ``analysis.rank_cells(analysis.cell_stats(eff))`` (computed here when not given):
-    the per-cell pandas runs once over every panel, not once a panel."""
-    out: dict[tuple[str, int], PanelAnswer] = {}
-    by_study = meta.set_index("study")
-    draws = {sweep: seed_draws_for(group, n_boot) for sweep, group in eff.groupby("sweep")}
-    if ranked is None:
-        ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    ranked_by = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
-    studies = list(dict.fromkeys(eff["study"]))
-    by_id = study_axes(rdb.engine, [by_study.loc[s, "study_id"] for s in studies])
-    axes = {s: by_id[int(by_study.loc[s, "study_id"])] for s in studies}
-    for (study, budget), group in eff.groupby(["study", "budget"], sort=True):
-        m = by_study.loc[study]
-        if not group["state"].eq("COMPLETE").any():
-            continue
-        out[(study, int(budget))] = answer(group, axes[study]["lr"], axes[study]["wd_norm"], m, draws[m["sweep"]],
-                                           coupling=coupling, tol=tol, ranked=ranked_by[(study, budget)])
-    return out
+from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 
 
 def _best_rows(ranked: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]) -> pd.DataFrame:
@@ -119,9 +86,9 @@ def best(
     then smaller α, then smaller λ_norm.
     """
     rdb = reader(storage)
-    meta, eff = _read(rdb, sweep, optimizer, schedule)
+    meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
     return _best_rows(ranked, answers)
 
 
@@ -149,11 +116,11 @@ def best_by_budget(
     raw_exponent, raw_exponent_lo/_hi (= k − ½), consistent, favoured, verdict.
     """
     rdb = reader(storage)
-    meta, eff = _read(rdb, sweep, optimizer, schedule)
+    meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
     if budgets is not None:
         eff = eff[eff["budget"].isin([int(b) for b in budgets])]
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
     table = _best_rows(ranked, answers)
     table["train_error"] = _final_train_error(rdb, eff, table)
     table["fits"] = table["train_error"] <= FIT_TRAIN_ERROR
@@ -220,9 +187,9 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
     reports ≈ 15% for AdamW over Adam.
     """
     rdb = reader(storage)
-    meta, eff = _read(rdb, sweep, None, schedule)
+    meta, eff = panel_step.read(rdb, sweep, None, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
     table = _best_rows(ranked, answers)
     keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
     rows = []
@@ -332,8 +299,8 @@ def coupling(
     if not (isinstance(n_boot, int) and n_boot >= 1):
         raise ValueError(f"n_boot must be an integer ≥ 1, got {n_boot!r}")
     rdb = reader(storage)
-    meta, eff = _read(rdb, sweep, optimizer, schedule, budget=budget)
-    answers = _answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol)
+    meta, eff = panel_step.read(rdb, sweep, optimizer, schedule, budget=budget)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol)
     order = sorted(answers, key=lambda k: (answers[k].coupling.sweep, answers[k].coupling.optimizer,
                                            answers[k].coupling.schedule, k[1]))
     return [answers[k].coupling for k in order]
@@ -385,10 +352,10 @@ def anytime(
     from Binomial(n_test, e)/n_test.
     """
     rdb = reader(storage)
-    meta, eff = _read(rdb, sweep, optimizer, None)
+    meta, eff = panel_step.read(rdb, sweep, optimizer, None)
     eff = eff if budget is None else eff[eff["budget"] == int(budget)]
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    table = _best_rows(ranked, _answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked))
+    table = _best_rows(ranked, panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked))
     by_study = meta.set_index("study")
     rows = []
     for (opt, b), group in table.groupby(["optimizer", "budget"], sort=True):

@@ -24,19 +24,32 @@ so answers are reproducible and every panel of a sweep is resampled with the sam
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from storage import analysis, evidence
+from storage.basin_shape import Coupling, panel_coupling
+from storage.connect import StorageLike, reader, storage_label
+from storage.constants import DEFAULT_BOOT, DEFAULT_TOL
+from storage.errors import StorageError, read_errors
 from storage.evidence import landscape
-from storage.basin_shape import DEFAULT_TOL, Coupling, panel_coupling
-from storage.schema import is_error_metric
+from storage.frames import select_studies, studies_frame, trials_for
+from storage.schema import is_error_metric, study_name
+from storage.sql import study_axes
+
+log = logging.getLogger(__name__)
 
 #: Columns ``answer`` adds to a heatmap grid.
 EVIDENCE_COLUMNS = ["error_lo", "error_hi", "p_best", "plausible"]
+#: A panel's grid: ``analysis.GRID_COLUMNS`` and the evidence.
+PANEL_GRID_COLUMNS = [*analysis.GRID_COLUMNS, *EVIDENCE_COLUMNS]
 RNG_SEED = 0  # the bootstrap's seed: answers are reproducible
+#: Attrs every evidence read decodes: divergence (fixed values), raw λ, the validation value, a loss's se.
+EVIDENCE_ATTRS = ("diverged", "wd", "val_value", "value_se")
 
 
 @dataclass(frozen=True)
@@ -112,4 +125,140 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
     return PanelAnswer(grid, best, fit, cells, cells.sources)
 
 
-__all__ = ["EVIDENCE_COLUMNS", "PanelAnswer", "answer", "seed_draws_for", "to_panel"]
+
+
+# ─── The panel-data step: every panel of a read, through :func:`answer` ─────────────────────────
+
+
+def read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(studies, effective trials) of a selection: the one read every answer starts from."""
+    meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep, optimizer=optimizer,
+                          schedule=schedule, study=study)
+    return meta, analysis.effective_trials(trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget))
+
+
+def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT_BOOT, coupling: bool = True,
+            tol: float = DEFAULT_TOL, ranked: pd.DataFrame | None = None,
+            axes: dict[str, tuple] | None = None) -> dict[tuple[str, int], PanelAnswer]:
+    """{(study, T): PanelAnswer} of every panel of ``eff`` with a COMPLETE trial: one seed draw per sweep
+    (panels compared across optimizers and budgets are paired), the per-cell pandas once for all panels
+    (``ranked`` = ``analysis.rank_cells(analysis.cell_stats(eff))``, computed here when not given), the
+    grid axes of every study in one query (``axes`` {study: (α values, λ_norm values)} overrides them)."""
+    out: dict[tuple[str, int], PanelAnswer] = {}
+    by_study = meta.set_index("study")
+    draws = {name: seed_draws_for(group, n_boot) for name, group in eff.groupby("sweep")}
+    if ranked is None:
+        ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    ranked_by = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
+    studies = [s for s in dict.fromkeys(eff["study"]) if axes is None or s not in axes]
+    by_id = study_axes(rdb.engine, [by_study.loc[s, "study_id"] for s in studies])
+    grid_axes = {s: (by_id[int(by_study.loc[s, "study_id"])]["lr"], by_id[int(by_study.loc[s, "study_id"])]["wd_norm"])
+                 for s in studies}
+    grid_axes.update(axes or {})
+    for (name, budget), group in eff.groupby(["study", "budget"], sort=True):
+        m = by_study.loc[name]
+        if not group["state"].eq("COMPLETE").any():
+            continue
+        out[(name, int(budget))] = answer(group, *grid_axes[name], m, draws[m["sweep"]], coupling=coupling, tol=tol,
+                                          ranked=ranked_by[(name, budget)])
+    return out
+
+
+@dataclass(frozen=True)
+class PanelData:
+    """Everything one heatmap of Figure 2 shows: its cells (:data:`PANEL_GRID_COLUMNS`, evidence
+    included), its honest best error (``storage.evidence.BestError``), its coupling, the noise its
+    intervals include, the border note, or a note saying why it is empty."""
+
+    sweep: str
+    optimizer: str
+    schedule: str
+    budget: int | None
+    study: str | None
+    grid: pd.DataFrame | None = None
+    coupling: Coupling | None = None
+    best: evidence.BestError | None = None
+    sources: tuple[str, ...] = ()
+    chance: float | None = None
+    border: str = ""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_data(self) -> bool:
+        return self.grid is not None and bool(self.grid["test_error"].notna().any())
+
+    def best_row(self) -> pd.Series | None:
+        """The cell with the lowest mean error (rank 1), with its interval and P(best)."""
+        if self.grid is None:
+            return None
+        rows = self.grid[self.grid["best"]]
+        return rows.iloc[0] if not rows.empty else None
+
+    @property
+    def level(self) -> float:
+        return self.best.level if self.best is not None else evidence.DEFAULT_LEVEL
+
+
+def empty_panel(sweep: str, optimizer: str, schedule: str, budget: int | None, note: str,
+                study: str | None = None) -> PanelData:
+    """A panel without data, and why."""
+    return PanelData(sweep, optimizer, schedule, budget, study, notes=(note,))
+
+
+@read_errors
+def figure2_panels(storage: StorageLike, sweep: str, schedule: str, budget: int, optimizers: Sequence[str], *,
+                   chance: dict[str, float | None] | None = None, n_boot: int = DEFAULT_BOOT,
+                   tol: float = DEFAULT_TOL) -> dict[str, PanelData]:
+    """{optimizer: PanelData} for the given optimizers of ``sweep``/``schedule`` at budget T: one read,
+    every panel through :func:`answers` (with its coupling), paired seed draws across the panels.
+
+    The α and λ_norm axes are those of the study's trials at T (a budget whose grid is still
+    filling shows the rows and columns it has reached). Every optimizer must have a study in the
+    sweep for this schedule. ``chance`` maps optimizer → 1 − 1/C (the colour cap).
+    """
+    rdb = reader(storage)
+    optimizers = list(dict.fromkeys(optimizers))
+    chance = chance or {}
+    if not optimizers:
+        return {}
+    meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep, optimizer=optimizers,
+                          schedule=schedule)
+    frame = trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=int(budget))
+    eff = analysis.effective_trials(frame)
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    axes = {name: (group["lr"], group["wd_norm"]) for name, group in frame.groupby("study")}
+    try:
+        found = answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, axes=axes)
+        failed = ""
+    except StorageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a failing fit must not take the heatmaps down with it
+        log.warning("coupling fit failed for %s/%s T=%s", sweep, schedule, budget, exc_info=True)
+        found = answers(rdb, meta, eff, n_boot=n_boot, coupling=False, tol=tol, ranked=ranked, axes=axes)
+        failed = f"coupling fit unavailable ({type(exc).__name__}: {exc})"
+    out = {}
+    for opt in optimizers:
+        name = study_name(sweep, opt, schedule)
+        if name not in axes:
+            out[opt] = empty_panel(sweep, opt, schedule, budget, f"no trial at T={budget} yet", name)
+            continue
+        cells = ranked[ranked["study"] == name]
+        ans = found.get((name, int(budget)))
+        if ans is None:  # no COMPLETE trial at T yet: its grid of holes and failures
+            grid = analysis.full_grid(*axes[name], cells)
+            grid = grid.assign(error_lo=np.nan, error_hi=np.nan, p_best=np.nan, plausible=False)
+            grid = grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+            out[opt] = PanelData(sweep, opt, schedule, int(budget), name, grid=grid, chance=chance.get(opt),
+                                 notes=(f"no COMPLETE trial at T={budget} yet",))
+            continue
+        winner = ans.grid[ans.grid["best"]]
+        border = analysis.border_note(ans.grid, winner.iloc[0]) if not winner.empty else ""
+        grid = ans.grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+        out[opt] = PanelData(sweep, opt, schedule, int(budget), name, grid=grid, coupling=ans.coupling, best=ans.best,
+                             sources=tuple(ans.sources), chance=chance.get(opt), border=border,
+                             notes=(failed,) if failed else ())
+    return out
+
+
+__all__ = ["EVIDENCE_ATTRS", "EVIDENCE_COLUMNS", "PANEL_GRID_COLUMNS", "PanelAnswer", "PanelData", "answer", "answers",
+           "empty_panel", "figure2_panels", "read", "seed_draws_for", "to_panel"]

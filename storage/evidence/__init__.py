@@ -128,7 +128,7 @@ from typing import NamedTuple
 import numpy as np
 
 from storage.constants import DEFAULT_BOOT
-from storage.jsonable import jsonable
+from storage.json_ready import jsonable
 
 DEFAULT_LEVEL = 0.95
 MIN_POINTS = 3  # α rows needed for a coupling slope

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 from storage.cli_kit import EXIT_EMPTY, EXIT_OK, fail, non_negative_float, pipe_safe, positive_int, storage_args
 from storage.constants import DEFAULT_BOOT, DEFAULT_TOL, FIT_TRAIN_ERROR
-from storage.jsonable import jsonable, records
+from storage.json_ready import jsonable, records
 
 if TYPE_CHECKING:  # pandas is imported by the answers themselves, when a command runs
     import pandas as pd
