@@ -41,10 +41,6 @@ def comparison_pairs(meta: pd.DataFrame | None = None) -> tuple[tuple[str, str],
     return tuple(sorted({(r["pair"], r["name"]) for r in rows if isinstance(r["pair"], str)}))
 
 
-#: :func:`comparison_pairs` of the legacy rows, for callers that hold no studies frame
-PAIRS = comparison_pairs()
-
-
 def grid_key(values: pd.Series) -> np.ndarray:
     """α or λ_norm rounded to 12 significant digits (:func:`storage.schema.normalise_float`).
 

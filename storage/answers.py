@@ -193,8 +193,9 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
     table = _best_rows(ranked, answers)
     keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
     rows = []
+    pairs = analysis.comparison_pairs(meta)  # each study's recorded pair (its optimizer_info)
     for (sw, opt, sched, budget) in sorted(keyed):
-        for decoupled, coupled in analysis.PAIRS:
+        for decoupled, coupled in pairs:
             if opt != decoupled or (sw, coupled, sched, budget) not in keyed:
                 continue
             d, c = keyed[(sw, decoupled, sched, budget)], keyed[(sw, coupled, sched, budget)]

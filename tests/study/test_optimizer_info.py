@@ -78,7 +78,7 @@ def test_a_study_recorded_before_the_attr_reads_the_legacy_row_and_a_recorded_ro
     assert rows.loc["sgd", "decay_form"] == "coupled" and rows.loc["sgd", "pair"] == "sgdw"  # legacy
     assert rows.loc["sgdw", "label"] == "SGDW (renamed)"  # what the study recorded
     assert analysis.comparison_pairs(meta) == (("sgdw", "sgd"),)
-    assert set(analysis.PAIRS) == {("adamw", "adam"), ("sgdw", "sgd"), ("adamw", "adamw-torch")}
+    assert set(analysis.comparison_pairs()) == {("adamw", "adam"), ("sgdw", "sgd"), ("adamw", "adamw-torch")}
     assert set(frames.OPTIMIZER_COLS) <= set(meta.columns)
 
 
