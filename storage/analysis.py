@@ -24,6 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from storage.evidence.base import TIE_DECIMALS  # the one tie rule (storage.evidence.base.argmin)
 from storage.schema import LEGACY_OPTIMIZER_INFO, normalise_float
 
 STUDY_COLS = ["sweep", "optimizer", "schedule"]
@@ -113,7 +114,7 @@ def cell_stats(effective: pd.DataFrame) -> pd.DataFrame:
 
 def rank_cells(cells: pd.DataFrame) -> pd.DataFrame:
     """Add ``rank`` (1 = best, per panel; NaN for cells without a COMPLETE seed), ``best``, ``top10``."""
-    cells = cells.assign(_err=cells["test_error"].round(12), _neg_n=-cells["n_seeds"])
+    cells = cells.assign(_err=cells["test_error"].round(TIE_DECIMALS), _neg_n=-cells["n_seeds"])
     ordered = cells.sort_values([*PANEL_COLS, "_err", "_neg_n", "_lr", "_wd"], kind="stable", na_position="last")
     rank = ordered.groupby(PANEL_COLS, sort=False).cumcount() + 1
     ordered = ordered.assign(rank=rank.where(ordered["_err"].notna()))
@@ -161,7 +162,7 @@ def best_cells(cells: pd.DataFrame, *, ranked: bool = False) -> pd.DataFrame:
         if have.empty:
             continue
         best = have.loc[have["rank"].idxmin()]
-        err = have["test_error"].round(12)
+        err = have["test_error"].round(TIE_DECIMALS)
         rows.append({
             **dict(zip(PANEL_COLS, key)), **{c: best[c] for c in ("lr", "wd_norm", "wd", "test_error",
                                                                  "test_error_std", "n_seeds", "study")},

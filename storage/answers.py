@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from storage import analysis, evidence
+from storage.evidence import verdicts
 from storage.basin_shape import DEFAULT_TOL, Coupling
 from storage.connect import StorageLike, reader, storage_label
 from storage.constants import FIT_TRAIN_ERROR
@@ -217,13 +218,9 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
 
 
 def comparison_verdict(lo: float, hi: float) -> str:
-    """From the improvement's interval: ``better`` (above 0: decoupled decay wins), ``worse`` (below
-    0), else ``not distinguishable``."""
-    if pd.notna(lo) and lo > 0:
-        return "better"
-    if pd.notna(hi) and hi < 0:
-        return "worse"
-    return "not distinguishable"
+    """From the improvement's interval (``storage.evidence.verdicts.side`` at 0): ``better`` (above 0:
+    decoupled decay wins), ``worse`` (below 0), else ``not distinguishable``."""
+    return {"above": "better", "below": "worse"}.get(verdicts.side((lo, hi), 0.0), "not distinguishable")
 
 
 def study_chance(meta_row: pd.Series) -> float | None:

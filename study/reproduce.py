@@ -34,7 +34,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from storage.answers import FIT_TRAIN_ERROR
+from storage.constants import FIT_TRAIN_ERROR
+from storage.evidence import verdicts
 from study.spec import SpecError, SweepSpec, load_spec
 from trainers.optimizers import TABLE
 
@@ -88,13 +89,8 @@ def _ci(lo, hi, fmt: str = "+.2f", scale: float = 1.0) -> str:
 
 
 def _interval_verdict(lo, hi, threshold: float) -> str:
-    if lo is None or pd.isna(lo):
-        return "inconclusive"
-    if lo > threshold:
-        return "reproduced"
-    if hi < threshold:
-        return "not reproduced"
-    return "inconclusive"
+    """A claim that the estimate exceeds ``threshold``: ``storage.evidence.verdicts.side`` of its interval."""
+    return {"above": "reproduced", "below": "not reproduced"}.get(verdicts.side((lo, hi), threshold), "inconclusive")
 
 
 def coupling_claims(rdb, spec: SweepSpec, n_boot: int) -> list[Claim]:

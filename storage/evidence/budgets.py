@@ -26,19 +26,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from storage.evidence import (DEFAULT_LEVEL, EXPAND_LAND, MIN_BUDGETS, PREDICTIONS, Panel, Rng, SeedDraws, _Result,
-                              _rng, all_fixed, lambda_star, panel_draws, percentile_interval, profile, slope,
-                              usable_rows)
 from storage.evidence import landscape as L
+from storage.evidence import verdicts
+from storage.evidence.base import (DEFAULT_LEVEL, EXPAND_LAND, MIN_BUDGETS, PREDICTIONS, Panel, Rng, SeedDraws, _Result,
+                                   _rng)
+from storage.evidence.cells import percentile_interval
+from storage.evidence.noise import panel_draws
+from storage.evidence.rows import all_fixed, lambda_star, profile, slope, usable_rows
 
 __all__ = ["BudgetScaling", "budget_scaling", "consistent_predictions", "favoured_prediction"]
 
 
 def consistent_predictions(ci: tuple[float, float] | None) -> tuple[str, ...]:
-    """The :data:`PREDICTIONS` of k that the interval contains."""
-    if ci is None:
-        return ()
-    return tuple(name for name, k in PREDICTIONS.items() if ci[0] <= k <= ci[1])
+    """The :data:`PREDICTIONS` of k that the interval contains (:func:`verdicts.near`, margin 0)."""
+    return verdicts.near(ci, PREDICTIONS)
 
 
 def favoured_prediction(consistent: Sequence[str]) -> str | None:

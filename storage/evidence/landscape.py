@@ -67,9 +67,12 @@ from typing import NamedTuple
 import numpy as np
 
 from storage.constants import DEFAULT_TOL
-from storage.evidence import (DEFAULT_LEVEL, EXPAND_LAND, MIN_POINTS, TIE_ATOL, Panel, Rng, SeedDraws, _p_rows, _Result,
-                              _rng, all_fixed, lambda_star, noise_sources, panel_draws, percentile_interval, slope,
-                              usable_rows)
+from storage.evidence import verdicts
+from storage.evidence.base import (DEFAULT_LEVEL, EXPAND_LAND, MIN_POINTS, Panel, Rng, SeedDraws, _Result, _rng,
+                                   noise_sources, not_above)
+from storage.evidence.cells import percentile_interval
+from storage.evidence.noise import panel_draws
+from storage.evidence.rows import _p_rows, all_fixed, lambda_star, slope, usable_rows
 
 MARGIN = 0.25  # a slope within this of a prediction (−1 or 0) is consistent with it
 PREDICTIONS = {"coupled": -1.0, "decoupled": 0.0}
@@ -77,16 +80,13 @@ N_COEF = 6  # c, b_u, b_v, a_uu, a_uv, a_vv
 INCONCLUSIVE = "inconclusive"
 
 
-def near_predictions(ci: tuple[float, float], margin: float = MARGIN) -> list[str]:
-    """The :data:`PREDICTIONS` that the interval [lo, hi] comes within ``margin`` of."""
-    lo, hi = ci
-    return [name for name, p in PREDICTIONS.items() if lo <= p + margin and hi >= p - margin]
+def near_predictions(ci: tuple[float, float], margin: float = MARGIN) -> tuple[str, ...]:
+    """The :data:`PREDICTIONS` that the interval [lo, hi] comes within ``margin`` of (:func:`verdicts.near`)."""
+    return verdicts.near(ci, PREDICTIONS, margin)
 
 
 def slope_verdict(ci: tuple[float, float] | None, margin: float = MARGIN) -> str:
     """``coupled`` when [lo, hi] comes within ``margin`` of −1 and not of 0; ``decoupled`` the reverse."""
-    if ci is None or not all(math.isfinite(x) for x in ci):
-        return INCONCLUSIVE
     hits = near_predictions(ci, margin)
     return hits[0] if len(hits) == 1 else INCONCLUSIVE
 
@@ -171,7 +171,7 @@ def edges(values: np.ndarray, v: np.ndarray, tol: float, dead: np.ndarray | None
     best_col = np.where(measured.any(-1), masked.argmin(-1), -1)
     b = masked.min(-1)
     theta = b + tol
-    below = finite & (m <= theta[..., None] + 1e-12)
+    below = finite & not_above(m, theta[..., None])
     j = np.where(below, pos, -1).max(-1)
     last = np.where(finite, pos, -1).max(-1)
     k = np.where(finite & (pos > j[..., None]), pos, n).min(-1)
@@ -202,7 +202,7 @@ def basin_rows(means: np.ndarray, dead: np.ndarray, usable: np.ndarray, tol: flo
     row_best = measured.min(1)
     if not np.isfinite(row_best[usable]).any():
         return np.zeros(usable.shape, bool)
-    return usable & (row_best <= row_best[usable].min() + tol + TIE_ATOL)
+    return usable & not_above(row_best, row_best[usable].min() + tol)
 
 
 def lambda_matters(panel: Panel, rows: np.ndarray, level: float) -> np.ndarray:

@@ -40,12 +40,76 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from storage.evidence import DEFAULT_LEVEL, Panel, Rng, SeedDraws, _rng, seed_gain
+from storage.evidence.base import (DEFAULT_LEVEL, EXPANSIONS, Panel, Rng, SeedDraws, _nanmean, _rng, argmin)
 
 #: At most this many folds of seed labels for cross-fitting (leave-one-seed-out up to this many seeds).
 MAX_FOLDS = 5
 #: Count variance from which a fold's test-stage binomial is drawn as its Normal approximation.
 NORMAL_MIN_VAR = 100.0
+
+
+def t_quantile(level: float, df: int) -> float:
+    """t with P(|T_df| ≤ t) = level (two-sided): SciPy's Student t."""
+    from scipy.stats import t  # SciPy only where the t expansion is used: the CLI's answers start without it
+
+    return float(t.ppf(0.5 + level / 2, df))
+
+
+def expansion(k: np.ndarray, level: float = DEFAULT_LEVEL, expand: str = "t") -> np.ndarray:
+    """Factor f on the seeds' spread of a cell with k seeds: 1 ("variance"), t_{k−1}/z ("t"); 1 where k < 2."""
+    if expand not in EXPANSIONS:
+        raise ValueError(f"expand must be one of {EXPANSIONS}, not {expand!r}")
+    k = np.asarray(k, dtype=np.int64)
+    out = np.ones(k.shape)
+    if expand == "t":
+        from scipy.stats import norm, t  # see t_quantile
+
+        several = k >= 2
+        out[several] = t.ppf(0.5 + level / 2, k[several] - 1) / norm.ppf(0.5 + level / 2)
+    return out
+
+
+def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: float = DEFAULT_LEVEL,
+              expand: str = "t", se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ē, g) per cell: the seed stage maps a chosen value e_s to ē + g·(e_s − ē).
+
+    g makes the draws' variance of the cell mean max(f²·s², v̂)/k: with τ² = max(f²·s², v̂),
+    g = √(k/(k − 1))·√((τ² − v̂)/s²), and the test stage adds v̂ back.
+    """
+    finite = np.isfinite(E)
+    k = finite.sum(1)
+    centre = _nanmean(E, 1)
+    dev = np.where(finite, E - centre[:, None], 0.0)
+    s2 = np.where(k >= 2, (dev**2).sum(1) / np.maximum(k - 1, 1), 0.0)
+    binom = np.zeros(len(E))
+    if se is not None:  # a loss: the test stage's variance is each value's se²
+        binom = np.where(finite & ~fixed, se**2, 0.0).sum(1) / np.maximum(k, 1)
+    elif n_test is not None and n_test > 1:
+        binom = np.where(finite & ~fixed, E * (1 - E), 0.0).sum(1) / np.maximum(k, 1) / (n_test - 1)
+    excess = np.maximum(expansion(k, level, expand) ** 2 * s2 - binom, 0.0)
+    ratio = np.divide(excess, s2, out=np.zeros_like(s2), where=s2 > 0)
+    return centre, np.sqrt(ratio * k / np.maximum(k - 1, 1))
+
+
+def cell_mean_draws(E: np.ndarray, fixed: np.ndarray, n_test: int | None, columns: np.ndarray, rng: Rng = None, *,
+                    level: float = DEFAULT_LEVEL, expand: str = "t", se: np.ndarray | None = None) -> np.ndarray:
+    """Bootstrap cell means (n_boot, n_cells): the mean of each cell's chosen seeds after both stages,
+    drawn on counts (:mod:`storage.evidence.noise`); ``columns`` as in :func:`value_draws`."""
+    if expand not in EXPANSIONS:
+        raise ValueError(f"expand must be one of {EXPANSIONS}, not {expand!r}")
+    E = np.asarray(E, float)
+    K = E.shape[1]
+    return draw_arrays(E, fixed, n_test, counts_of(columns, K), np.zeros(K, np.int64), rng, level=level,
+                             se=se).means(expand)
+
+
+def panel_draws(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL,
+                expand: str = "t") -> np.ndarray:
+    """Bootstrap cell means (n_boot, n_cells) of a panel with the shared seed draw; every answer on the
+    same Panel object reads the same draws (:func:`storage.evidence.noise.draws_for`)."""
+    if expand not in EXPANSIONS:
+        raise ValueError(f"expand must be one of {EXPANSIONS}, not {expand!r}")
+    return draws_for(panel, seeds, rng, level=level).means(expand)
 
 
 def fold_of(labels: np.ndarray) -> np.ndarray:
@@ -62,9 +126,8 @@ def fold_selection(S: np.ndarray, N: np.ndarray):
     tot_S, tot_N = S.sum(-1, keepdims=True), N.sum(-1, keepdims=True)
     train_N = tot_N - N
     with np.errstate(invalid="ignore", divide="ignore"):
-        train = np.where((N > 0) & (train_N > 0), (tot_S - S) / train_N, np.inf)
-    cell = train.argmin(-2)
-    ok = np.isfinite(np.take_along_axis(train, cell[..., None, :], -2)[..., 0, :])
+        train = np.where((N > 0) & (train_N > 0), (tot_S - S) / train_N, np.nan)
+    cell, ok = argmin(train, -2)
     held = np.where(ok, np.take_along_axis(S, cell[..., None, :], -2)[..., 0, :], 0.0)
     count = np.where(ok, np.take_along_axis(N, cell[..., None, :], -2)[..., 0, :], 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from storage.evidence import Panel
+from storage.evidence.base import Panel
 
 CHANCE = 0.9
 ALPHAS = 2.0 ** np.arange(-10, -2)

@@ -16,6 +16,7 @@ import pytest
 
 from storage import evidence as ev
 from storage.evidence import noise
+from tests.storage.reference_noise import value_draws
 
 N_TEST = 1000
 ALPHAS = 2.0 ** np.arange(-10, -2)
@@ -98,7 +99,7 @@ def test_paired_seed_resampling_uses_the_same_labels_in_every_cell_and_panel():
     for labels in ((9, 3, 7, 5), (9, 5)):
         off = np.linspace(0, 0.5, 6)[:, None]
         E = off + 0.01 * np.array(labels, float)[None, :]
-        vals = ev.value_draws(E, np.zeros(E.shape, bool), None, sd.columns(labels), rng, expand="variance")
+        vals = value_draws(E, np.zeros(E.shape, bool), None, sd.columns(labels), rng, expand="variance")
         centre, gain = ev.seed_gain(E, np.zeros(E.shape, bool), None, expand="variance")
         decoded = np.round(((vals - centre[:, None]) / gain[:, None] + centre[:, None] - off[None]) / 0.01)
         expected = np.where(np.isin(sd.chosen, labels), sd.chosen, np.nan)
@@ -116,7 +117,7 @@ def test_a_cell_missing_seeds_averages_the_chosen_seeds_it_has():
     rng = np.random.default_rng(4)
     sd = ev.seed_draws([0, 1, 2], 200, rng)
     E = np.array([[0.1, 0.2, 0.3], [0.1, np.nan, 0.3]])
-    vals = ev.value_draws(E, np.zeros(E.shape, bool), None, sd.columns([0, 1, 2]), rng, expand="variance")
+    vals = value_draws(E, np.zeros(E.shape, bool), None, sd.columns([0, 1, 2]), rng, expand="variance")
     means = ev.cell_mean_draws(E, np.zeros(E.shape, bool), None, sd.columns([0, 1, 2]), rng, expand="variance")
     some = ~(sd.chosen == 1).all(1)  # draws that chose a label cell 1 has
     assert np.all(np.isnan(vals[some, 1, :]) == (sd.chosen[some] == 1))
@@ -419,7 +420,7 @@ def test_counts_draws_equal_the_per_slot_means_without_test_noise():
     sd = ev.seed_draws(range(4), 500, rng)
     cols = sd.columns(range(4))
     for expand in ("t", "variance"):
-        slots = ev.value_draws(E, fixed, None, cols, rng, expand=expand)
+        slots = value_draws(E, fixed, None, cols, rng, expand=expand)
         counts = ev.cell_mean_draws(E, fixed, None, cols, rng, expand=expand)
         own = (sd.chosen == 1).all(1)  # draws where cell 5 has no chosen label: it resamples its own seeds
         assert np.allclose(np.delete(counts, 5, 1), np.delete(np.nanmean(slots, -1), 5, 1))
@@ -434,7 +435,7 @@ def test_counts_draws_match_the_per_slot_draws_in_distribution(n_test):
     fixed = np.zeros(E.shape, bool)
     sd = ev.seed_draws(range(3), 20_000, rng)
     cols = sd.columns(range(3))
-    slots = np.nanmean(ev.value_draws(E, fixed, n_test, cols, rng, expand="t"), -1)
+    slots = np.nanmean(value_draws(E, fixed, n_test, cols, rng, expand="t"), -1)
     counts = ev.cell_mean_draws(E, fixed, n_test, cols, rng, expand="t")
     se = slots.std(0) / np.sqrt(len(slots))
     assert np.all(np.abs(counts.mean(0) - slots.mean(0)) < 5 * se * np.sqrt(2))
@@ -471,3 +472,36 @@ def test_cross_fitting_uses_at_most_max_folds_folds_of_seed_labels():
     P = panel(measure(np.full(64, 0.05), 8, rng))
     be = ev.best_error(P, ev.seed_draws(range(8), 200, rng), rng)
     assert be.method == "cross_fit" and len(be.per_seed) == 8 and be.ci[0] <= be.error <= be.ci[1]
+
+
+# ─── One tie rule, one argmin, one way to read an interval ───────────────────────────────────────
+
+
+def test_one_argmin_breaks_ties_by_seeds_then_position_and_agrees_with_rank_cells():
+    from storage import analysis
+    import pandas as pd
+
+    means = np.array([0.2, 0.1 + 1e-14, 0.1, np.nan, 0.1])
+    n = np.array([3, 2, 2, 3, 3])
+    assert ev.best_cell(means, n) == 4  # the three tie at 12 decimals; the one with 3 seeds wins
+    assert ev.best_cell(means) == 1  # without seed counts: the first of the tied cells
+    assert ev.best_cell(np.full(3, np.nan)) == -1
+    cells, ok = ev.argmin(np.array([[np.nan, np.nan], [0.3, 0.3]]), -1)
+    assert ok.tolist() == [False, True] and cells[1] == 0
+    frame = pd.DataFrame({"sweep": "s", "optimizer": "o", "schedule": "c", "study": "x", "budget": 1,
+                          "test_error": means, "n_seeds": n, "_lr": np.arange(5.0), "_wd": 0.0})
+    ranked = analysis.rank_cells(frame)
+    assert int(ranked.index[ranked["best"]][0]) == ev.best_cell(means, n)
+
+
+def test_an_interval_is_read_by_two_rules():
+    from storage.evidence import verdicts
+
+    assert verdicts.side((0.1, 0.3)) == "above" and verdicts.side((-0.3, -0.1)) == "below"
+    assert verdicts.side((-0.1, 0.3)) == "straddles" and verdicts.side(None) == "straddles"
+    assert verdicts.side((1.2, 2.0), 1.0) == "above" and verdicts.side((float("nan"), 2.0)) == "straddles"
+    preds = {"coupled": -1.0, "decoupled": 0.0}
+    assert verdicts.near((-1.2, -0.8), preds, 0.25) == ("coupled",)
+    assert verdicts.near((-0.8, -0.2), preds, 0.25) == ("coupled", "decoupled")
+    assert verdicts.near((-0.8, -0.2), preds) == ()  # margin 0: contained only
+    assert ev.consistent_predictions((-0.6, 0.1)) == ("sqrt_rule", "tau_fraction")
