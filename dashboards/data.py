@@ -240,9 +240,8 @@ def build_index(sweeps: Sequence[storage.SweepProgress], meta: pd.DataFrame) -> 
     """The :class:`SweepInfo` of every sweep from ``list_sweeps`` and ``studies_frame``."""
     classes = {}  # study → the chance level it recorded (what its diverged runs hold)
     if not meta.empty:
-        for row in meta.itertuples(index=False):
-            c = getattr(row, "chance", None)
-            classes[row.study] = float(c) if c is not None and pd.notna(c) else None
+        for _, row in meta.iterrows():
+            classes[row["study"]] = storage.study_chance(row)
     out = {}
     for sp in sweeps:
         studies = {(s.optimizer, s.schedule): s.study for s in sp.studies}

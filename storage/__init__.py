@@ -41,7 +41,7 @@ _EXPORTS = {
     "storage.panel": ("PANEL_GRID_COLUMNS", "PanelData", "empty_panel", "figure2_panels"),
     "storage.errors": ("EmptyStorageError", "ReadOnlyStorageError", "StorageError", "UnknownNameError"),
     "storage.exports": ("export", "export_frame"),
-    "storage.frames": ("select_studies", "studies_frame", "trials_frame"),
+    "storage.frames": ("select_studies", "studies_frame", "study_chance", "trials_frame"),
     "storage.progress": ("StudyProgress", "SweepProgress", "list_sweeps"),
     "storage.answers": ("anytime", "basin_grid", "best", "best_by_budget", "coupling", "coupling_frame", "curves",
                         "headline"),

@@ -27,9 +27,9 @@ from storage.connect import StorageLike, reader, storage_label
 from storage.constants import FIT_TRAIN_ERROR
 from storage.errors import EmptyStorageError, UnknownNameError, read_errors
 from storage.evidence import DEFAULT_BOOT
-from storage.frames import select_studies, studies_frame, trials_for
+from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage import panel as panel_step
-from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for, to_panel
+from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 
@@ -121,7 +121,7 @@ def best_by_budget(
     if budgets is not None:
         eff = eff[eff["budget"].isin([int(b) for b in budgets])]
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, keep_draws=True)
     table = _best_rows(ranked, answers)
     table["train_error"] = _final_train_error(rdb, eff, table)
     table["fits"] = table["train_error"] <= FIT_TRAIN_ERROR
@@ -131,11 +131,9 @@ def best_by_budget(
     for study, group in table.groupby("study", sort=True):
         group = group.sort_values("budget").copy()
         m = by_study.loc[study]
-        panels = [to_panel(eff[(eff["study"] == study) & (eff["budget"] == b)], *_axes(rdb, m), n_test=m["n_test"],
-                           chance=m["chance"], labels=[int(x) for x in draws[m["sweep"]].labels], budget=int(b))
-                  for b in group["budget"]]
+        panels = [answers[(study, int(b))].panel for b in group["budget"]]  # the panels and draws of the answers above
         scaling = evidence.budget_scaling(panels, draws[m["sweep"]], np.random.default_rng(RNG_SEED),
-                                          batch_size=int(m["batch_size"]), n_train=int(m["n_train"]))
+                                          raw_scale=_raw_scale(eff[eff["study"] == study], group["budget"]))
         group["n_budgets"] = group["budget"].nunique()
         group["wd_sqrt_budget"] = group["wd"] * np.sqrt(group["budget"])
         group["lambda_norm_star"], group["lambda_norm_lo"], group["lambda_norm_hi"] = (
@@ -161,9 +159,13 @@ def best_by_budget(
     return pd.concat(out, ignore_index=True)[cols]
 
 
-def _axes(rdb, meta_row: pd.Series) -> tuple[list[float], list[float]]:
-    axes = study_param_values(rdb.engine, int(meta_row["study_id"]))
-    return axes["lr"], axes["wd_norm"]
+def _raw_scale(eff: pd.DataFrame, budgets) -> list[float]:
+    """λ/λ_norm at each budget T as the trainers recorded it (``wd`` at the start over ``wd_norm``;
+    trainers.schedules owns the formula λ = λ_norm·√(b/(B·T))): the median over the study's runs at T,
+    NaN where no run recorded its raw λ."""
+    done = eff[eff["state"].eq("COMPLETE") & (eff["wd_norm"] > 0)]
+    ratio = (done["wd"] / done["wd_norm"]).groupby(done["budget"]).median() if "wd" in done else pd.Series(dtype=float)
+    return [float(ratio.get(int(b), np.nan)) for b in budgets]
 
 
 def _final_train_error(rdb, eff: pd.DataFrame, table: pd.DataFrame) -> list[float]:
@@ -221,12 +223,6 @@ def comparison_verdict(lo: float, hi: float) -> str:
     """From the improvement's interval (``storage.evidence.verdicts.side`` at 0): ``better`` (above 0:
     decoupled decay wins), ``worse`` (below 0), else ``not distinguishable``."""
     return {"above": "better", "below": "worse"}.get(verdicts.side((lo, hi), 0.0), "not distinguishable")
-
-
-def study_chance(meta_row: pd.Series) -> float | None:
-    """The chance level a study recorded (what its diverged runs hold), None if it recorded none."""
-    value = meta_row.get("chance")
-    return float(value) if value is not None and pd.notna(value) else None
 
 
 def _panel_budget(budgets: Iterable[int], name: str, budget: int | None) -> int:
@@ -410,40 +406,40 @@ def _curve_matrix(seeds: list[int], attrs: list[dict], labels: list[int], epochs
 
 def _first_reach(best_so_far: np.ndarray, target: np.ndarray) -> np.ndarray:
     """1-based first epoch where each row's best-so-far curve is ≤ its target; NaN if never."""
-    hit = best_so_far <= target[..., None] + 1e-12
+    hit = evidence.not_above(best_so_far, target[..., None])
     first = np.argmax(hit, axis=-1) + 1.0
     return np.where(hit.any(axis=-1), first, np.nan)
 
 
 def _speedup(restart, plain, first: int, epochs: int, n_test, draws: evidence.SeedDraws) -> dict:
-    """The speed-up at the first restart and its interval (see :func:`anytime`)."""
+    """The speed-up at the first restart and its interval (see :func:`anytime`): the seed-mean curves
+    of both schedules drawn by the evidence's noise model (``storage.evidence.cell_mean_draws``, an epoch
+    a cell: paired seed labels, the binomial test stage with its Jeffreys floor, ``variance`` gains)."""
     labels = [int(x) for x in draws.labels]
     R = _curve_matrix(*restart, labels, epochs)
     P = _curve_matrix(*plain, labels, epochs)
     gen = np.random.default_rng(RNG_SEED)
 
-    def measure(r, p):  # r, p: (..., seeds, epochs) → (error at first restart, plain epoch)
-        with np.errstate(all="ignore"), warnings.catch_warnings():  # a draw may hold no seed of an epoch
-            warnings.simplefilter("ignore", RuntimeWarning)
-            rb = np.fmin.accumulate(np.nanmean(r, axis=-2), axis=-1)
-            pb = np.fmin.accumulate(np.nanmean(p, axis=-2), axis=-1)
+    def measure(r_mean, p_mean):  # seed-mean curves (..., epochs) → (error at first restart, plain epoch)
+        with np.errstate(all="ignore"):
+            rb = np.fmin.accumulate(r_mean, axis=-1)
+            pb = np.fmin.accumulate(p_mean, axis=-1)
         target = rb[..., first - 1]
         return target, _first_reach(pb, target)
 
-    target, reached = measure(R, P)
-    cols = draws.columns(labels)  # (n_boot, K) chosen columns, −1 where absent
-    pick = lambda m: np.where(cols[..., None] >= 0, m[np.clip(cols, 0, None)], np.nan)  # noqa: E731
-    Rd, Pd = pick(R), pick(P)
+    with warnings.catch_warnings():  # an epoch without any seed's value has no mean
+        warnings.simplefilter("ignore", RuntimeWarning)
+        target, reached = measure(np.nanmean(R, axis=0), np.nanmean(P, axis=0))
     n = int(n_test) if n_test is not None and pd.notna(n_test) else None
-    if n:
-        Rd = np.where(np.isfinite(Rd), gen.binomial(n, np.clip(np.nan_to_num(Rd), 0, 1)) / n, np.nan)
-        Pd = np.where(np.isfinite(Pd), gen.binomial(n, np.clip(np.nan_to_num(Pd), 0, 1)) / n, np.nan)
-    t_boot, r_boot = measure(Rd, Pd)
+    cols = draws.columns(labels)
+    curve_draws = lambda m: evidence.cell_mean_draws(m.T, np.zeros(m.T.shape, bool), n, cols, gen,  # noqa: E731
+                                                     expand=evidence.EXPAND_LAND)
+    t_boot, r_boot = measure(curve_draws(R), curve_draws(P))
     censored = bool(np.isnan(reached))
     speed = (epochs + 1) / first if censored else float(reached) / first  # censored: beyond the budget
     s_boot = np.where(np.isnan(r_boot), (epochs + 1) / first, r_boot / first)
-    lo, hi = np.nanpercentile(s_boot, [2.5, 97.5])
-    elo, ehi = np.nanpercentile(t_boot, [2.5, 97.5])
+    lo, hi = evidence.percentile_interval(s_boot)
+    elo, ehi = evidence.percentile_interval(t_boot)
     return {"error": float(target), "error_lo": float(elo), "error_hi": float(ehi),
             "plain_epoch": np.nan if censored else float(reached), "censored": censored, "speedup": speed,
             "speedup_lo": float(lo), "speedup_hi": float(hi)}

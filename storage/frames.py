@@ -54,6 +54,13 @@ def _with_optimizer(rec: dict) -> dict:
     return {**rec, **{key: facts[key] for key in OPTIMIZER_COLS}}
 
 
+def study_chance(meta_row) -> float | None:
+    """The chance level 1 − 1/C a study recorded (what its diverged runs hold), None if it recorded none:
+    the one reader of it (``meta_row`` a row of :func:`studies_frame`)."""
+    value = meta_row.get("chance")
+    return float(value) if value is not None and pd.notna(value) else None
+
+
 def listing(values: Iterable) -> str:
     """Distinct values, sorted and comma-separated (the first 20), for "X here: …" messages."""
     values = sorted({str(v) for v in values})

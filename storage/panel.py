@@ -37,7 +37,7 @@ from storage.connect import StorageLike, reader, storage_label
 from storage.constants import DEFAULT_BOOT, DEFAULT_TOL
 from storage.errors import StorageError, read_errors
 from storage.evidence import landscape
-from storage.frames import select_studies, studies_frame, trials_for
+from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage.schema import is_error_metric, study_name
 from storage.sql import study_axes
 
@@ -61,6 +61,8 @@ class PanelAnswer:
     coupling: Coupling | None
     cells: evidence.CellEvidence
     sources: tuple[str, ...]
+    #: the evidence Panel (its shared draws dropped unless ``answers(keep_draws=True)``)
+    panel: evidence.Panel | None = None
 
 
 def seed_draws_for(effective: pd.DataFrame, n_boot: int = evidence.DEFAULT_BOOT) -> evidence.SeedDraws:
@@ -90,7 +92,7 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
         if loss and "value_se" in done:
             se[rows, js] = done["value_se"].to_numpy(float)
     n = int(n_test) if n_test is not None and pd.notna(n_test) and int(n_test) > 0 else None
-    level = float(chance) if chance is not None and pd.notna(chance) else None
+    level = chance
     if loss:  # a loss is no proportion: its test noise is each value's recorded standard error
         return evidence.Panel(E, fixed, None, a_keys, w_keys, tuple(labels), budget=int(budget), se=se, chance=level)
     return evidence.Panel(E, fixed, n, a_keys, w_keys, tuple(labels), budget=int(budget), chance=level)
@@ -105,7 +107,7 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
     gen = np.random.default_rng(rng)
     budget = int(effective["budget"].iloc[0])
     labels = [int(s) for s in seeds.labels]
-    kw = dict(n_test=meta.get("n_test"), chance=meta.get("chance"), labels=labels, budget=budget,
+    kw = dict(n_test=meta.get("n_test"), chance=study_chance(meta), labels=labels, budget=budget,
               loss=not is_error_metric(meta.get("metric") if isinstance(meta.get("metric"), str) else None))
     panel = to_panel(effective, lrs, wd_norms, **kw)
     val_panel = None
@@ -122,7 +124,7 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
     fit = None
     if coupling:
         fit = panel_coupling(ranked, landscape.coupling(panel, seeds, gen, tol=tol), panel, tol=tol)
-    return PanelAnswer(grid, best, fit, cells, cells.sources)
+    return PanelAnswer(grid, best, fit, cells, cells.sources, panel)
 
 
 
@@ -139,11 +141,13 @@ def read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None
 
 def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT_BOOT, coupling: bool = True,
             tol: float = DEFAULT_TOL, ranked: pd.DataFrame | None = None,
-            axes: dict[str, tuple] | None = None) -> dict[tuple[str, int], PanelAnswer]:
+            axes: dict[str, tuple] | None = None, keep_draws: bool = False) -> dict[tuple[str, int], PanelAnswer]:
     """{(study, T): PanelAnswer} of every panel of ``eff`` with a COMPLETE trial: one seed draw per sweep
     (panels compared across optimizers and budgets are paired), the per-cell pandas once for all panels
     (``ranked`` = ``analysis.rank_cells(analysis.cell_stats(eff))``, computed here when not given), the
-    grid axes of every study in one query (``axes`` {study: (α values, λ_norm values)} overrides them)."""
+    grid axes of every study in one query (``axes`` {study: (α values, λ_norm values)} overrides them).
+    ``keep_draws``: each answer's Panel keeps its bootstrap draws, for a later answer on the same
+    panels (the budget exponent); else they are freed panel by panel (≈ 15 MB a panel at 49 seeds)."""
     out: dict[tuple[str, int], PanelAnswer] = {}
     by_study = meta.set_index("study")
     draws = {name: seed_draws_for(group, n_boot) for name, group in eff.groupby("sweep")}
@@ -159,8 +163,11 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
         m = by_study.loc[name]
         if not group["state"].eq("COMPLETE").any():
             continue
-        out[(name, int(budget))] = answer(group, *grid_axes[name], m, draws[m["sweep"]], coupling=coupling, tol=tol,
-                                          ranked=ranked_by[(name, budget)])
+        ans = answer(group, *grid_axes[name], m, draws[m["sweep"]], coupling=coupling, tol=tol,
+                     ranked=ranked_by[(name, budget)])
+        if not keep_draws:
+            evidence.noise.forget_draws(ans.panel)
+        out[(name, int(budget))] = ans
     return out
 
 

@@ -115,17 +115,21 @@ _num = L._num
 
 
 def budget_scaling(panels: Sequence[Panel], seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL,
-                   batch_size: int | None = None, n_train: int | None = None,
+                   raw_scale: Sequence[float] | None = None,
                    tol: float = L.DEFAULT_TOL) -> BudgetScaling:
     """λ_norm* per budget T (each panel's ``budget``), the exponent k of λ_norm* ∝ T^k and raw λ* ∝ T^(k−½),
     from one joint fit over the budgets' profiles (module doc).
 
     One :class:`SeedDraws` for all budgets: seed labels common to several budgets are resampled
-    together (paired); budgets with disjoint labels are independent.
+    together (paired); budgets with disjoint labels are independent. ``raw_scale`` (one per panel, in
+    the panels' order): λ/λ_norm at that budget as the runs recorded it, which turns λ_norm* into
+    raw λ* (none: no raw λ*; the formula itself is trainers.schedules').
     """
     gen = _rng(rng)
     if any(p.budget is None for p in panels):
         raise ValueError("every panel needs its budget T")
+    if raw_scale is not None:
+        raw_scale = np.asarray(raw_scale, float)[np.argsort([p.budget for p in panels], kind="stable")]
     panels = sorted(panels, key=lambda p: p.budget)
     budgets = tuple(int(p.budget) for p in panels)
     if len(set(budgets)) != len(budgets):
@@ -182,9 +186,8 @@ def budget_scaling(panels: Sequence[Panel], seeds: SeedDraws, rng: Rng = None, *
                      f"the grid ({source})")
 
     raw = None
-    if batch_size and n_train:
-        scale = np.sqrt(batch_size / (n_train * np.asarray(budgets, float)))
-        raw = (np.exp(star_pt) * scale, np.exp(lo) * scale, np.exp(hi) * scale)
+    if raw_scale is not None and np.all(np.isfinite(np.asarray(raw_scale, float))):
+        raw = (np.exp(star_pt) * raw_scale, np.exp(lo) * raw_scale, np.exp(hi) * raw_scale)
     consistent = consistent_predictions(k_ci)
     favoured = favoured_prediction(consistent)
     return BudgetScaling(

@@ -279,5 +279,10 @@ def draws_for(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float =
     return memo[key]
 
 
-__all__ = ["MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "counts_of", "draw", "draw_arrays", "draws_for", "fold_of",
+def forget_draws(panel: Panel) -> None:
+    """Free the draws :func:`draws_for` keeps on ``panel``."""
+    panel.__dict__.pop("_draws", None)
+
+
+__all__ = ["MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "counts_of", "draw", "draw_arrays", "draws_for", "fold_of", "forget_draws",
            "fold_selection"]
