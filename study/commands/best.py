@@ -1,4 +1,4 @@
-"""``basin best`` and ``basin export``: answers from a sweep's storage, for people and for scripts.
+"""``basin best``: answers from a sweep's storage, for people and for scripts.
 
 ``basin best`` prints, per (sweep, optimizer, schedule, budget T), the (α, λ_norm) with the lowest
 mean final test error over seeds, then the headline comparisons (AdamW vs Adam, SGDW vs SGD)
@@ -8,8 +8,6 @@ log λ_norm) — coupled, like SGD/Adam with L2 — or axis-aligned — decouple
 ``--headline`` (only the comparisons). ``--json`` prints a list of objects, ``--csv`` a table.
 Every number carries its 95% interval (bootstrap over the test set and, with ≥ 2 seeds, the
 seeds), and the best setting's error is reported on noise it was not selected on.
-
-``basin export`` writes every trial (per-epoch lists included) to CSV or Parquet, atomically.
 
 Bad input prints one line on stderr naming the problem and the fix, and exits 2; a storage with
 nothing recorded exits 1.
@@ -53,17 +51,6 @@ def register(subparsers) -> None:
     best.add_argument("--boot", type=positive_int, default=DEFAULT_BOOT, metavar="N",
                       help=f"bootstrap draws behind every interval (default {DEFAULT_BOOT})")
     best.set_defaults(func=run_best)
-
-    export = subparsers.add_parser(
-        "export", help="write every trial (per-epoch lists included) to CSV or Parquet",
-        description="Write every trial of the storage (or of --sweep) to one CSV or Parquet file, one row per "
-                    "trial with the per-epoch lists; the file appears whole or not at all.",
-    )
-    storage_args(export)
-    export.add_argument("--format", choices=["csv", "parquet"], default=None,
-                        help="file format (default: from the --out suffix)")
-    export.add_argument("--out", required=True, metavar="PATH", help="output file")
-    export.set_defaults(func=run_export)
 
 
 def _split_names(values: Sequence[str] | None) -> list[str] | None:
@@ -297,25 +284,4 @@ def _emit_coupling(results, args) -> int:
                   "(coupled ≈ −45°, decoupled ≈ 0° or 90°)")
         for note in c.notes:
             print(f"  note: {note}")
-    return EXIT_OK
-
-
-# --- basin export -------------------------------------------------------------------------------
-
-
-def run_export(args: argparse.Namespace) -> int:
-    """``basin export``: every trial to one CSV or Parquet file, written atomically."""
-    import storage
-    from storage.exports import format_for
-
-    prog = "basin export"
-    try:
-        fmt = format_for(args.out, args.format)
-        rdb = storage.open_storage(args.storage, read_only=True)
-        path = storage.export(rdb, args.out, fmt=fmt, sweep=args.sweep)
-    except storage.EmptyStorageError as exc:
-        return fail(prog, str(exc), EXIT_EMPTY)
-    except (storage.StorageError, ValueError, OSError) as exc:
-        return fail(prog, " ".join(str(exc).split()))
-    print(f"wrote {path}")
     return EXIT_OK
