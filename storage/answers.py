@@ -86,11 +86,25 @@ def best(
     n_seeds, n_tied, n_cells, n_complete, n_failed, n_diverged, border, study. Ties: more seeds,
     then smaller α, then smaller λ_norm.
     """
-    rdb = reader(storage)
+    return _best_read(reader(storage), sweep, optimizer, schedule, n_boot)[1]
+
+
+@read_errors
+def best_and_headline(storage: StorageLike, sweep: str | None = None,
+                      optimizer: str | Sequence[str] | None = None, schedule: str | Sequence[str] | None = None, *,
+                      n_boot: int = DEFAULT_BOOT) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """(:func:`best`, :func:`headline`) from one read and one bootstrap — what ``basin best`` prints;
+    the headline is None when ``optimizer`` narrows the selection (a comparison needs both members)."""
+    meta, table, answers = _best_read(reader(storage), sweep, optimizer, schedule, n_boot)
+    return table, (_headline(meta, table, answers) if optimizer is None else None)
+
+
+def _best_read(rdb, sweep, optimizer, schedule, n_boot: int):
+    """(studies, :func:`best`'s table, the panels' answers) of one read."""
     meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
-    return _best_rows(ranked, answers)
+    return meta, _best_rows(ranked, answers), answers
 
 
 @read_errors
@@ -189,11 +203,10 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
     ``improvement_lo``/``_hi`` its 95% interval; rows only where both members exist. The paper
     reports ≈ 15% for AdamW over Adam.
     """
-    rdb = reader(storage)
-    meta, eff = panel_step.read(rdb, sweep, None, schedule)
-    ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
-    table = _best_rows(ranked, answers)
+    return _headline(*_best_read(reader(storage), sweep, None, schedule, n_boot))
+
+
+def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers) -> pd.DataFrame:
     keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
     rows = []
     pairs = analysis.comparison_pairs(meta)  # each study's recorded pair (its optimizer_info)

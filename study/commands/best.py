@@ -84,9 +84,7 @@ def run_best(args: argparse.Namespace) -> int:
             return _emit_by_budget(storage.best_by_budget(rdb, args.sweep, optimizer, schedule, n_boot=boot), args)
         if args.headline:
             return _emit_headline(storage.headline(rdb, args.sweep, schedule, n_boot=boot), args)
-        table = storage.best(rdb, args.sweep, optimizer, schedule, n_boot=boot)
-        heads = storage.headline(rdb, args.sweep, schedule, n_boot=boot) if optimizer is None else None
-        return _emit_best(table, heads, args)
+        return _emit_best(*storage.best_and_headline(rdb, args.sweep, optimizer, schedule, n_boot=boot), args)
     except storage.EmptyStorageError as exc:
         return fail(prog, str(exc), EXIT_EMPTY)
     except (storage.StorageError, ValueError) as exc:

@@ -205,3 +205,15 @@ def test_best_json_on_postgresql(capsys, pg_url):
         assert len(json.loads(out)) == 4
         code, out, _ = run(capsys, "best", "--storage", pg_url, "--headline", "--json")
         assert all(r["improvement"] == pytest.approx(0.15) for r in json.loads(out))
+
+
+def test_basin_best_reads_once_for_the_table_and_the_headline(url):
+    """`basin best` prints storage.best and storage.headline; it gets both from one read and one bootstrap."""
+    import pandas as pd
+
+    import storage
+
+    table, heads = storage.best_and_headline(url)
+    pd.testing.assert_frame_equal(table, storage.best(url))
+    pd.testing.assert_frame_equal(heads, storage.headline(url))
+    assert storage.best_and_headline(url, optimizer="adamw")[1] is None
