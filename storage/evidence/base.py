@@ -65,8 +65,9 @@ def tie_key(x) -> np.ndarray:
 
 
 def not_above(a, b) -> np.ndarray:
-    """a ≤ b up to the tie rule (False where either is NaN)."""
-    return tie_key(np.asarray(a, float) - np.asarray(b, float)) <= 0
+    """a ≤ b up to the tie rule (False where either is NaN, or both are the same infinity)."""
+    with np.errstate(invalid="ignore"):
+        return tie_key(np.asarray(a, float) - np.asarray(b, float)) <= 0
 
 
 def argmin(scores: np.ndarray, axis: int = -1, n_seeds: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
