@@ -183,6 +183,18 @@ class Source:
             out.update(read)
         return {opt: out[opt] for opt in optimizers}
 
+    def budget_view(self, sweep: str, schedule: str, optimizers: Sequence[str]) -> tuple[dict, pd.DataFrame]:
+        """``storage.budget_view``: every budget's panels and the λ_norm*(T) table from one read.
+        Optimizers without a study in the sweep get an empty panel at every budget."""
+        info = self.sweep(sweep)
+        present = [o for o in optimizers if (o, schedule) in info.studies]
+        key = ("budget_view", sweep, schedule, tuple(present))
+        panels, table = self.cache.get(key, lambda: storage.budget_view(self.rdb(), sweep, schedule, present,
+                                                                         chance=info.chance, n_boot=self.n_boot))
+        full = {b: {o: by_opt.get(o) or empty_panel(sweep, o, schedule, b, f"no study {o}/{schedule} in this sweep")
+                    for o in optimizers} for b, by_opt in panels.items()}
+        return full, table
+
     def basin_grid(self, study: str, budget: int | None) -> pd.DataFrame:
         """``storage.basin_grid``: one heatmap's cells with their evidence."""
         return self.cache.get(("basin_grid", study, budget),

@@ -81,11 +81,13 @@ def build(source, sel: dict) -> pagekit.View:
     notes = []
     if len(budgets) > MAX_BUDGETS:
         notes.append(f"{len(budgets)} budgets: the heatmaps show the {MAX_BUDGETS} longest; the lines show all")
-    by_budget = {b: source.panels(sel["sweep"], schedule, b, opts) for b in budgets}
+    # one read and one bootstrap for the heatmaps and the λ_norm*(T) lines (storage.budget_view)
+    read, table = source.budget_view(sel["sweep"], schedule, opts)
+    by_budget = {b: read.get(b) or {o: storage.empty_panel(sel["sweep"], o, schedule, b, "no finished trial yet") for o in opts}
+                 for b in budgets}
     shown = budgets[-MAX_BUDGETS:]
     rows = [[by_budget[b][o] for b in shown] for o in opts]
     panels = [by_budget[b][o] for b in budgets for o in opts]
-    table = source.best_by_budget(sel["sweep"], opts, [schedule])
     head = f"<b>{esc(sel['sweep'])}</b> · {esc(schedule_label(schedule))}"
     lines = budget_lines(table, title=head, uirevision=f"{sel['sweep']}|{schedule}")
     maps = heatmaps(rows, color=ColorSpec(mode=sel["color"], log=bool(sel["log"])), y=sel["y"],

@@ -43,8 +43,8 @@ _EXPORTS = {
     "storage.exports": ("export", "export_frame"),
     "storage.frames": ("select_studies", "studies_frame", "study_chance", "trials_frame"),
     "storage.progress": ("StudyProgress", "SweepProgress", "list_sweeps"),
-    "storage.answers": ("anytime", "basin_grid", "best", "best_and_headline", "best_by_budget", "coupling",
-                        "coupling_frame", "curves", "headline"),
+    "storage.answers": ("anytime", "basin_grid", "best", "best_and_headline", "best_by_budget", "budget_view",
+                        "coupling", "coupling_frame", "curves", "headline"),
     "storage.schema": ("STUDY_ATTRS", "TRIAL_ATTRS", "GridPoint", "optimizer_info", "study_name", "trial_record"),
     "storage.record": ("delete_sweep", "ensure_study", "grid_distributions", "record_trial"),
 }

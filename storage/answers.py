@@ -30,7 +30,7 @@ from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage import panel as panel_step
 from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for
-from storage.schema import LIST_ATTRS, GridPoint, normalise_float
+from storage.schema import LIST_ATTRS, GridPoint, normalise_float, study_name
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 
 
@@ -95,16 +95,17 @@ def best_and_headline(storage: StorageLike, sweep: str | None = None,
                       n_boot: int = DEFAULT_BOOT) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """(:func:`best`, :func:`headline`) from one read and one bootstrap — what ``basin best`` prints;
     the headline is None when ``optimizer`` narrows the selection (a comparison needs both members)."""
-    meta, table, answers = _best_read(reader(storage), sweep, optimizer, schedule, n_boot)
-    return table, (_headline(meta, table, answers) if optimizer is None else None)
+    rdb = reader(storage)
+    meta, table, answers, eff = _best_read(rdb, sweep, optimizer, schedule, n_boot)
+    return table, (_headline(meta, table, answers, eff, rdb) if optimizer is None else None)
 
 
 def _best_read(rdb, sweep, optimizer, schedule, n_boot: int):
-    """(studies, :func:`best`'s table, the panels' answers) of one read."""
+    """(studies, :func:`best`'s table, the panels' answers, the effective trials) of one read."""
     meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
-    return meta, _best_rows(ranked, answers), answers
+    return meta, _best_rows(ranked, answers), answers, eff
 
 
 @read_errors
@@ -136,6 +137,41 @@ def best_by_budget(
         eff = eff[eff["budget"].isin([int(b) for b in budgets])]
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, keep_draws=True)
+    return _by_budget(rdb, meta, eff, ranked, answers, n_boot)
+
+
+@read_errors
+def budget_view(storage: StorageLike, sweep: str, schedule: str, optimizers: Sequence[str], *,
+                chance: dict[str, float | None] | None = None, n_boot: int = DEFAULT_BOOT,
+                tol: float = DEFAULT_TOL) -> tuple[dict[int, dict[str, panel_step.PanelData]], pd.DataFrame]:
+    """The Budgets page from one read and one bootstrap: ({T: {optimizer: PanelData}}, :func:`best_by_budget`'s
+    table) for the given optimizers of ``sweep``/``schedule`` at every budget. Every panel has its
+    study's α × λ_norm axes (holes where a budget has not reached a cell), so the budgets' heatmaps
+    line up; the λ_norm*(T) table reuses the panels' draws."""
+    rdb = reader(storage)
+    optimizers = list(dict.fromkeys(optimizers))
+    meta, eff = panel_step.read(rdb, sweep, optimizers, schedule)
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    found, failed = panel_step.answers_with_coupling(rdb, meta, eff, n_boot=n_boot, tol=tol, ranked=ranked,
+                                                     keep_draws=True)
+    table = _by_budget(rdb, meta, eff, ranked, found, n_boot)
+    by_study = meta.set_index("study")
+    axes = panel_step.study_grid_axes(rdb, by_study, sorted(set(eff["study"])))
+    cells = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
+    panels: dict[int, dict[str, panel_step.PanelData]] = {}
+    for budget in sorted({int(b) for b in eff["budget"]}):
+        panels[budget] = {}
+        for opt in optimizers:
+            name = study_name(sweep, opt, schedule)
+            at = cells.get((name, budget), ranked.iloc[:0])
+            panels[budget][opt] = panel_step.panel_data(sweep, opt, schedule, budget, name, found.get((name, budget)),
+                                                        at, axes.get(name) if not at.empty else None,
+                                                        (chance or {}).get(opt), failed)
+    return panels, table
+
+
+def _by_budget(rdb, meta: pd.DataFrame, eff: pd.DataFrame, ranked: pd.DataFrame, answers, n_boot: int) -> pd.DataFrame:
+    """:func:`best_by_budget`'s table from a read and its answers (their panels keep their draws)."""
     table = _best_rows(ranked, answers)
     table["train_error"] = _final_train_error(rdb, eff, table)
     table["fits"] = table["train_error"] <= FIT_TRAIN_ERROR
@@ -199,36 +235,72 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
     """Decoupled vs coupled: AdamW vs Adam, SGDW vs SGD, per (sweep, schedule, budget), with intervals.
 
     ``improvement`` = (e_coupled − e_decoupled)/e_coupled of the two best settings' honestly reported
-    errors (``storage.evidence.compare``: paired over common seeds, each value's own test noise),
-    ``improvement_lo``/``_hi`` its 95% interval; rows only where both members exist. The paper
-    reports ≈ 15% for AdamW over Adam.
+    errors, ``improvement_lo``/``_hi`` its 95% interval; rows only where both members exist. The paper
+    reports ≈ 15% for AdamW over Adam. Paired over common seeds, and over the one shared test set
+    where the runs recorded which examples they got wrong (``paired_test_set``,
+    ``storage.evidence.paired.compare_paired``); else each value's own test noise, with a note.
     """
-    return _headline(*_best_read(reader(storage), sweep, None, schedule, n_boot))
+    rdb = reader(storage)
+    return _headline(*_best_read(rdb, sweep, None, schedule, n_boot), rdb=rdb)
 
 
-def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers) -> pd.DataFrame:
+def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers, eff: pd.DataFrame | None = None,
+              rdb=None) -> pd.DataFrame:
+    """:func:`headline`'s rows from a read's answers; ``eff`` (its effective trials) and ``rdb`` let the
+    comparison read the selectable runs' ``test_wrong`` by trial id and pair the test set."""
+    from storage.evidence import paired  # the paired comparison (not re-exported by storage.evidence)
+
+    def side(study: str, budget: int) -> paired.Side:
+        ans = answers[(study, budget)]
+        if eff is None or rdb is None:
+            return paired.Side(ans.panel, ans.best)
+        runs = eff[eff["study"].eq(study) & eff["budget"].eq(budget) & eff["state"].eq("COMPLETE")]
+        cells, cols = paired.locate(ans.panel, analysis.grid_key(runs["lr"]), analysis.grid_key(runs["wd_norm"]),
+                                    runs["seed"])
+        ids = {(c, j): t for c, j, t in zip(cells.tolist(), cols.tolist(), runs["trial_id"].tolist()) if c >= 0}
+
+        def read(wanted):  # a small read by trial id: only the runs the selection can pick
+            got = fetch_attrs(rdb.engine, [ids[w] for w in wanted if w in ids], ["test_wrong"])
+            return {w: got[ids[w]].get("test_wrong") for w in wanted if w in ids}
+
+        val = None
+        if ans.best.method == "validation":  # the selection's validation errors, as storage.panel.answer builds them
+            p = ans.panel
+            val = panel_step.to_panel(runs, p.alphas, p.wd_norms, n_test=p.n_test, chance=p.chance,
+                                      labels=list(p.seeds), budget=budget, value="val_value")
+        return paired.Side(ans.panel, ans.best, read, val)
+
     keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
     rows = []
     pairs = analysis.comparison_pairs(meta)  # each study's recorded pair (its optimizer_info)
+    draws = {}
     for (sw, opt, sched, budget) in sorted(keyed):
         for decoupled, coupled in pairs:
             if opt != decoupled or (sw, coupled, sched, budget) not in keyed:
                 continue
             d, c = keyed[(sw, decoupled, sched, budget)], keyed[(sw, coupled, sched, budget)]
-            cmp = evidence.compare(answers[(c.study, budget)].best, answers[(d.study, budget)].best)
+            best_c = answers[(c.study, budget)].best
+            if eff is not None and sw not in draws:  # the sweep's seed draw, as storage.panel.answers made it
+                draws[sw] = seed_draws_for(eff[eff["sweep"].eq(sw)], best_c.n_boot)
+            seeds = draws.get(sw)
+            if seeds is None:
+                cmp = evidence.compare(best_c, answers[(d.study, budget)].best)
+            else:
+                cmp = paired.compare_paired(side(c.study, budget), side(d.study, budget), seeds,
+                                            np.random.default_rng(RNG_SEED))
             lo, hi = cmp.ci or (np.nan, np.nan)
             rows.append({
                 "sweep": sw, "schedule": sched, "budget": budget, "decoupled": decoupled, "coupled": coupled,
                 "decoupled_error": d.error, "coupled_error": c.error,
                 "improvement": np.nan if cmp.improvement is None else cmp.improvement,
                 "improvement_lo": lo, "improvement_hi": hi, "verdict": comparison_verdict(lo, hi),
-                "selection": cmp.method, "paired": cmp.paired,
-                "sources": d.sources, "decoupled_lr": d.lr, "decoupled_wd_norm": d.wd_norm,
+                "selection": cmp.method, "paired": cmp.paired, "paired_test_set": cmp.paired_test_set,
+                "sources": " + ".join(cmp.sources) or d.sources, "decoupled_lr": d.lr, "decoupled_wd_norm": d.wd_norm,
                 "coupled_lr": c.lr, "coupled_wd_norm": c.wd_norm, "notes": "; ".join(cmp.notes),
             })
     cols = ["sweep", "schedule", "budget", "decoupled", "coupled", "decoupled_error", "coupled_error",
-            "improvement", "improvement_lo", "improvement_hi", "verdict", "selection", "paired", "sources", "decoupled_lr",
-            "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm", "notes"]
+            "improvement", "improvement_lo", "improvement_hi", "verdict", "selection", "paired", "paired_test_set",
+            "sources", "decoupled_lr", "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm", "notes"]
     return pd.DataFrame(rows, columns=cols)
 
 

@@ -154,10 +154,7 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
     if ranked is None:
         ranked = analysis.rank_cells(analysis.cell_stats(eff))
     ranked_by = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
-    studies = [s for s in dict.fromkeys(eff["study"]) if axes is None or s not in axes]
-    by_id = study_axes(rdb.engine, [by_study.loc[s, "study_id"] for s in studies])
-    grid_axes = {s: (by_id[int(by_study.loc[s, "study_id"])]["lr"], by_id[int(by_study.loc[s, "study_id"])]["wd_norm"])
-                 for s in studies}
+    grid_axes = study_grid_axes(rdb, by_study, [s for s in dict.fromkeys(eff["study"]) if axes is None or s not in axes])
     grid_axes.update(axes or {})
     for (name, budget), group in eff.groupby(["study", "budget"], sort=True):
         m = by_study.loc[name]
@@ -212,6 +209,45 @@ def empty_panel(sweep: str, optimizer: str, schedule: str, budget: int | None, n
     return PanelData(sweep, optimizer, schedule, budget, study, notes=(note,))
 
 
+def study_grid_axes(rdb, by_study: pd.DataFrame, studies) -> dict[str, tuple[list[float], list[float]]]:
+    """{study: (α values, λ_norm values)} over every trial of each study: one query for all."""
+    studies = list(studies)
+    by_id = study_axes(rdb.engine, [by_study.loc[s, "study_id"] for s in studies])
+    return {s: (by_id[int(by_study.loc[s, "study_id"])]["lr"], by_id[int(by_study.loc[s, "study_id"])]["wd_norm"])
+            for s in studies}
+
+
+def answers_with_coupling(rdb, meta: pd.DataFrame, eff: pd.DataFrame, **kw) -> tuple[dict, str]:
+    """(:func:`answers` with the coupling, "") — or, when a coupling fit fails, the answers without it and a
+    note saying why: a failing fit must not take the heatmaps down with it."""
+    try:
+        return answers(rdb, meta, eff, coupling=True, **kw), ""
+    except StorageError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        log.warning("coupling fit failed", exc_info=True)
+        return answers(rdb, meta, eff, coupling=False, **kw), f"coupling fit unavailable ({type(exc).__name__}: {exc})"
+
+
+def panel_data(sweep: str, optimizer: str, schedule: str, budget: int, name: str, ans: PanelAnswer | None,
+               cells: pd.DataFrame, axes: tuple | None, chance: float | None, failed: str = "") -> PanelData:
+    """One heatmap's :class:`PanelData` from its answer (None: no COMPLETE trial at T yet — its grid of
+    holes and failures), its ranked cells and grid axes (None: no trial at all)."""
+    if axes is None or (ans is None and cells.empty):
+        return empty_panel(sweep, optimizer, schedule, budget, f"no trial at T={budget} yet", name)
+    if ans is None:
+        grid = analysis.full_grid(*axes, cells)
+        grid = grid.assign(error_lo=np.nan, error_hi=np.nan, p_best=np.nan, plausible=False)
+        grid = grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+        return PanelData(sweep, optimizer, schedule, budget, name, grid=grid, chance=chance,
+                         notes=(f"no COMPLETE trial at T={budget} yet",))
+    winner = ans.grid[ans.grid["best"]]
+    border = analysis.border_note(ans.grid, winner.iloc[0]) if not winner.empty else ""
+    grid = ans.grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
+    return PanelData(sweep, optimizer, schedule, budget, name, grid=grid, coupling=ans.coupling, best=ans.best,
+                     sources=tuple(ans.sources), chance=chance, border=border, notes=(failed,) if failed else ())
+
+
 @read_errors
 def figure2_panels(storage: StorageLike, sweep: str, schedule: str, budget: int, optimizers: Sequence[str], *,
                    chance: dict[str, float | None] | None = None, n_boot: int = DEFAULT_BOOT,
@@ -234,38 +270,15 @@ def figure2_panels(storage: StorageLike, sweep: str, schedule: str, budget: int,
     eff = analysis.effective_trials(frame)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     axes = {name: (group["lr"], group["wd_norm"]) for name, group in frame.groupby("study")}
-    try:
-        found = answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, axes=axes)
-        failed = ""
-    except StorageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a failing fit must not take the heatmaps down with it
-        log.warning("coupling fit failed for %s/%s T=%s", sweep, schedule, budget, exc_info=True)
-        found = answers(rdb, meta, eff, n_boot=n_boot, coupling=False, tol=tol, ranked=ranked, axes=axes)
-        failed = f"coupling fit unavailable ({type(exc).__name__}: {exc})"
+    found, failed = answers_with_coupling(rdb, meta, eff, n_boot=n_boot, tol=tol, ranked=ranked, axes=axes)
     out = {}
     for opt in optimizers:
         name = study_name(sweep, opt, schedule)
-        if name not in axes:
-            out[opt] = empty_panel(sweep, opt, schedule, budget, f"no trial at T={budget} yet", name)
-            continue
-        cells = ranked[ranked["study"] == name]
-        ans = found.get((name, int(budget)))
-        if ans is None:  # no COMPLETE trial at T yet: its grid of holes and failures
-            grid = analysis.full_grid(*axes[name], cells)
-            grid = grid.assign(error_lo=np.nan, error_hi=np.nan, p_best=np.nan, plausible=False)
-            grid = grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
-            out[opt] = PanelData(sweep, opt, schedule, int(budget), name, grid=grid, chance=chance.get(opt),
-                                 notes=(f"no COMPLETE trial at T={budget} yet",))
-            continue
-        winner = ans.grid[ans.grid["best"]]
-        border = analysis.border_note(ans.grid, winner.iloc[0]) if not winner.empty else ""
-        grid = ans.grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
-        out[opt] = PanelData(sweep, opt, schedule, int(budget), name, grid=grid, coupling=ans.coupling, best=ans.best,
-                             sources=tuple(ans.sources), chance=chance.get(opt), border=border,
-                             notes=(failed,) if failed else ())
+        out[opt] = panel_data(sweep, opt, schedule, int(budget), name, found.get((name, int(budget))),
+                              ranked[ranked["study"] == name], axes.get(name), chance.get(opt), failed)
     return out
 
 
 __all__ = ["EVIDENCE_ATTRS", "EVIDENCE_COLUMNS", "PANEL_GRID_COLUMNS", "PanelAnswer", "PanelData", "answer", "answers",
-           "empty_panel", "figure2_panels", "read", "seed_draws_for", "to_panel"]
+           "answers_with_coupling", "empty_panel", "figure2_panels", "panel_data", "read", "seed_draws_for",
+           "study_grid_axes", "to_panel"]

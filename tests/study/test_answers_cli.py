@@ -217,3 +217,18 @@ def test_basin_best_reads_once_for_the_table_and_the_headline(url):
     pd.testing.assert_frame_equal(table, storage.best(url))
     pd.testing.assert_frame_equal(heads, storage.headline(url))
     assert storage.best_and_headline(url, optimizer="adamw")[1] is None
+
+
+def test_the_budgets_page_reads_once_for_its_heatmaps_and_its_table(url):
+    """storage.budget_view: every budget's panels and best_by_budget's table from one read and one bootstrap."""
+    import pandas as pd
+
+    import storage
+
+    panels, table = storage.budget_view(url, SWEEP, "cosine", ["adam", "adamw", "sgdw"])
+    pd.testing.assert_frame_equal(table, storage.best_by_budget(url, SWEEP, ["adam", "adamw", "sgdw"], "cosine"))
+    assert sorted(panels) == [1, 4] and set(panels[4]) == {"adam", "adamw", "sgdw"}
+    assert panels[1]["adamw"].has_data and panels[1]["adamw"].coupling is not None
+    assert not panels[4]["sgdw"].has_data and panels[4]["sgdw"].notes  # no sgdw run at T = 4: an empty panel, named
+    for b in (1, 4):  # every budget's heatmap has the study's whole axes, so the columns line up
+        assert set(panels[b]["adamw"].grid["wd_norm"].round(12)) == set(pd.Series(LAMBDAS).round(12))
