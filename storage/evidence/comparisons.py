@@ -1,5 +1,7 @@
 """Comparisons: AdamW vs Adam, SGDW vs SGD — the relative improvement of the decoupled optimizer's
-best over the coupled one's, draw by draw, and the one rule that reads a verdict off an interval."""
+best over the coupled one's, draw by draw. :func:`compare` pairs the seeds and draws each side's test
+noise independently; :func:`storage.evidence.paired.compare_paired` resamples the one shared test set
+for both sides as well (where the runs recorded which examples they got wrong) and falls back to it."""
 
 from __future__ import annotations
 
@@ -27,6 +29,10 @@ class Comparison(_Result):
     level: float
     n_valid_draws: int
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: whether both sides' test noise came from one resampling of the shared test set (storage.evidence.paired)
+    paired_test_set: bool = False
+    #: the noise the interval includes: "test set" or "test set (paired)", "seeds"
+    sources: tuple[str, ...] = ()
 
 
 def relative_improvement(coupled: np.ndarray, decoupled: np.ndarray) -> np.ndarray:
@@ -40,7 +46,8 @@ def compare(coupled: BestError, decoupled: BestError, *, level: float = DEFAULT_
     """Relative improvement of the decoupled optimizer's best over the coupled one's, draw by draw.
 
     Paired when both :class:`BestError` came from the same :class:`SeedDraws` (same ``seed_key``):
-    the same resampled seed labels on both sides; the test noise of each value is independent.
+    the same resampled seed labels on both sides; the test noise of each value is independent
+    (:func:`storage.evidence.paired.compare_paired` pairs it too).
     """
     if coupled.draws.shape != decoupled.draws.shape:
         raise ValueError("the two sides have different numbers of draws")
@@ -55,4 +62,5 @@ def compare(coupled: BestError, decoupled: BestError, *, level: float = DEFAULT_
         notes.append(f"selected by different methods: {coupled.method} vs {decoupled.method}")
     return Comparison(float(r) if np.isfinite(r) else None, ci, coupled.error, decoupled.error,
                       coupled.method if coupled.method == decoupled.method else f"{coupled.method}/{decoupled.method}",
-                      paired, level, int(valid.sum()), tuple(notes))
+                      paired, level, int(valid.sum()), tuple(notes),
+                      sources=tuple(dict.fromkeys((*coupled.sources, *decoupled.sources))))
