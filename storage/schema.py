@@ -132,6 +132,10 @@ OPTIONAL_TRIAL_ATTRS: dict[str, type | tuple[type, ...]] = {
     "val_value": (int, float),  # the validation metric of the recommended epoch: what selection uses
     "test_se": list,  # loss metrics, per epoch: sd of the per-example test losses / √n_test (the mean's noise)
     "value_se": (int, float),  # loss metrics: test_se of the recommended epoch (the value's noise)
+    # error metrics: the test examples the recommended epoch got wrong, one bit per example in test-set order,
+    # numpy.packbits then base64 (≈ n_test/6 characters; trainers.run.encode_wrong). Read by trial id for the
+    # paired comparison only (storage.evidence.paired), never by the bulk frames or exports (not in SCALAR_ATTRS)
+    "test_wrong": str,
 }
 
 #: Scalar attrs the tidy trial frame decodes by default (each one more is a pass over the attr table).
@@ -234,6 +238,9 @@ def trial_record(epochs: Sequence[Mapping[str, Any]], metric: str = ERROR_METRIC
         val_key = "val_error" if is_error_metric(metric) else "val_loss"
         user_attrs.update(val_error=[r.get("val_error") for r in epochs], val_loss=[r.get("val_loss") for r in epochs],
                           val_value=next(r[val_key] for r in epochs if int(r["epoch"]) == recommended))
+    wrong = next((r.get("test_wrong") for r in epochs if int(r["epoch"]) == recommended), None)
+    if is_error_metric(metric) and wrong is not None and not diverged:  # the value's wrong examples
+        user_attrs["test_wrong"] = wrong
     if not is_error_metric(metric):  # the test-set noise of a loss, which no binomial gives
         user_attrs["test_se"] = [r.get("test_se") for r in epochs]
         user_attrs["value_se"] = next(r.get("test_se") for r in epochs if int(r["epoch"]) == recommended)

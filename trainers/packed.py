@@ -44,12 +44,14 @@ from trainers.run import (
     build_model,
     chance_error,
     curve_epochs_full,
+    encode_wrong,
     eval_batch_size,
     period_end_epochs,
     resolve_device,
     run_bound,
     run_data,
     untrained,
+    value_epochs,
     weight_decay_at,
 )
 
@@ -170,6 +172,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
     spe = data_mod.steps_per_epoch(ds.n_train, first.batch_size)
     tables, period_ends = _tables(configs, ds.n_train, spe)
     full = [curve_epochs_full(c, ends) for c, ends in zip(configs, period_ends)]
+    valued = [value_epochs(c, ends) for c, ends in zip(configs, period_ends)]
     tables = _Tables(tables.eta.to(device), tables.lam.to(device), tables.steps)  # indexed every step: keep on device
     opt = pack_optim.PackedOptimizer(
         [c.optimizer for c in configs], torch.tensor([c.lr for c in configs], dtype=torch.float64, device=device),
@@ -266,7 +269,10 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         if alive:
             # the whole test set where any member's value can come from this epoch (trainers.run.curve_epochs_full)
             n_eval = None if any(full[m](epoch) for m in alive) else first.curve_test
-            test_loss, test_error, test_se = _evaluate(model, ds.x_test[:n_eval], ds.y_test[:n_eval], eval_batch, amp)
+            # the value epoch's wrong examples, under an error metric (trainers.run.value_epochs)
+            keep = not loss_metric and any(valued[m](epoch) for m in alive)
+            test_loss, test_error, test_se, *test_wrong = _evaluate(model, ds.x_test[:n_eval], ds.y_test[:n_eval],
+                                                                eval_batch, amp, keep_wrong=keep)
             if has_val:
                 val_loss, val_error, _ = _evaluate(model, ds.x_val, ds.y_val, eval_batch, amp)
             last = step - 1
@@ -281,6 +287,7 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
                     node=node, device=dev_name,
                     val_error=float(val_error[r]) if has_val else None, val_loss=float(val_loss[r]) if has_val else None,
                     test_se=float(test_se[r]) if loss_metric else None,
+                    test_wrong=encode_wrong(test_wrong[0][r]) if keep and valued[member](epoch) else None,
                 )
             done = [r for r, member in enumerate(alive) if configs[member].epochs == epoch]
             if done:
@@ -288,13 +295,15 @@ def train_pack(configs: Sequence[RunConfig], state: PackState | None = None) -> 
         yield dict(sorted(results.items()))
 
 
-def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """Per-member (loss, error, standard error of the loss) on (x_all, y_all), as ``trainers.run.evaluate``."""
+def _evaluate(model, x_all, y_all, batch_size: int, amp: bool, *, keep_wrong: bool = False) -> tuple:
+    """Per-member (loss, error, standard error of the loss) on (x_all, y_all), as ``trainers.run.evaluate``;
+    with ``keep_wrong`` a fourth item, which examples each member got wrong (bool (K, n), on the CPU)."""
     model.eval()
     k = model.k
     loss_sum = torch.zeros(k, dtype=torch.float64, device=x_all.device)
     square_sum = torch.zeros(k, dtype=torch.float64, device=x_all.device)
     wrong = torch.zeros(k, dtype=torch.long, device=x_all.device)
+    misses = []
     n = 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         for x, y in data_mod.eval_batches(x_all, y_all, batch_size):
@@ -304,11 +313,15 @@ def _evaluate(model, x_all, y_all, batch_size: int, amp: bool) -> tuple[torch.Te
             losses = metrics.cross_entropy_losses(out.reshape(kk * m, c), y.repeat(kk)).view(kk, m).double()
             loss_sum += losses.sum(1)
             square_sum += losses.square().sum(1)
-            wrong += (out.argmax(-1) != y).sum(1)
+            miss = out.argmax(-1) != y  # (K, m)
+            wrong += miss.sum(1)
+            if keep_wrong:
+                misses.append(miss)
             n += y.numel()
     sums, squares = loss_sum.cpu(), square_sum.cpu()
     se = [metrics.standard_error(float(a), float(b), n) for a, b in zip(sums, squares)]
-    return sums / n, (wrong.double() / n).cpu(), se
+    out = (sums / n, (wrong.double() / n).cpu(), se)
+    return (*out, torch.cat(misses, 1).cpu()) if keep_wrong else out
 
 
 __all__ = ["NoPackedForm", "PackState", "SHARED", "check_pack", "metric_packs", "pack_key", "packable", "train_pack"]

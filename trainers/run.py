@@ -14,6 +14,7 @@ reported as the run's value, and when a run counts as diverged, is the metric's
 
 from __future__ import annotations
 
+import base64
 import functools
 import math
 import socket
@@ -21,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -132,6 +134,9 @@ class EpochResult:
     val_error: float | None = None  # on the validation split, when the run has one
     val_loss: float | None = None
     test_se: float | None = None  # loss metrics: sd of the per-example test losses / √n_test
+    #: error metrics, on the epochs a trial's value can come from (:func:`value_epochs`): which test
+    #: examples the run got wrong, a bit per example (:func:`encode_wrong`); the paired comparison reads it
+    test_wrong: str | None = None
 
     def to_json(self) -> dict:
         """JSON-safe dict (non-finite floats become None)."""
@@ -201,34 +206,51 @@ def dataset_info(config: RunConfig) -> DatasetInfo:
 @dataclass(frozen=True)
 class Evaluation:
     """A pass over the test set or the validation split: mean loss, error (None without classes),
-    and the standard error of the mean loss (sd of the per-example losses / √n)."""
+    the standard error of the mean loss (sd of the per-example losses / √n), and — when asked for
+    (``keep_wrong``) and the run has classes — which examples it got wrong (bool (n,), on the CPU)."""
 
     loss: float
     error: float | None
     se: float
+    wrong: torch.Tensor | None = None
 
 
-def evaluate(model, x_all, y_all, batch_size: int, amp: bool, loss_fn=None, metric: str = metrics.ERROR) -> Evaluation:
+def encode_wrong(wrong) -> str:
+    """The examples a run got wrong (bool, one per test example, in test-set order) as text: the bits
+    packed with numpy.packbits (big-endian within a byte, zero-padded to whole bytes) and base64-encoded,
+    ≈ n/6 characters. ``storage.evidence.paired.decode_wrong`` reads it back, given n."""
+    bits = np.asarray(wrong.cpu() if isinstance(wrong, torch.Tensor) else wrong, dtype=bool).ravel()
+    return base64.b64encode(np.packbits(bits).tobytes()).decode("ascii")
+
+
+def evaluate(model, x_all, y_all, batch_size: int, amp: bool, loss_fn=None, metric: str = metrics.ERROR, *,
+             keep_wrong: bool = False) -> Evaluation:
     """``model`` on (x_all, y_all) in eval mode: the test set or the validation split. ``loss_fn``
-    is the metric's function (None: cross-entropy of logits, with errors)."""
+    is the metric's function (None: cross-entropy of logits, with errors; ``keep_wrong`` keeps which
+    examples were wrong)."""
     model.eval()
     loss_sum = torch.zeros((), dtype=torch.float64, device=x_all.device)
     square_sum = torch.zeros((), dtype=torch.float64, device=x_all.device)
     wrong, n = 0, 0
+    misses = []
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
         for x, y in data_mod.eval_batches(x_all, y_all, batch_size):
             if loss_fn is None:
                 out = model(x)
                 out = out.float() if amp else out  # bf16 logits to float32; float64 runs stay float64
                 losses = metrics.cross_entropy_losses(out, y)
-                wrong += (out.argmax(1) != y).sum().item()
+                miss = out.argmax(1) != y
+                wrong += miss.sum().item()
+                if keep_wrong:
+                    misses.append(miss)
             else:
                 losses = metrics.example_losses(loss_fn, model, x, y, metric)
             loss_sum += losses.sum().double()
             square_sum += losses.double().square().sum()
             n += int(x.shape[0])
     total, squares = loss_sum.item(), square_sum.item()
-    return Evaluation(total / n, wrong / n if loss_fn is None else None, metrics.standard_error(total, squares, n))
+    mask = torch.cat(misses).cpu() if keep_wrong and loss_fn is None else None
+    return Evaluation(total / n, wrong / n if loss_fn is None else None, metrics.standard_error(total, squares, n), mask)
 
 
 def untrained(model, ds: data_mod.Dataset, batch_size: int, amp: bool, loss_fn, metric: str) -> tuple[float, float | None]:
@@ -273,12 +295,20 @@ def run_data(config: RunConfig, device: torch.device) -> data_mod.Dataset:
     return data_mod.to_device(ds, device, DTYPES[config.dtype])
 
 
+def value_epochs(config: RunConfig, period_ends: set[int]) -> Callable[[int], bool]:
+    """Whether a trial's value can come from an epoch (``storage.schema.trial_record``): the restart
+    periods' ends and the last epoch. These epochs score the whole test set and, under an error
+    metric, record which examples were wrong (``EpochResult.test_wrong``)."""
+    return lambda epoch: epoch in period_ends or epoch == config.epochs
+
+
 def curve_epochs_full(config: RunConfig, period_ends: set[int]) -> Callable[[int], bool]:
     """Whether an epoch is scored on the whole test set: always without ``curve_test``, else the
-    epochs a trial's value can come from (the restart periods' ends and the last epoch); the
-    curve's other epochs score the first ``curve_test`` test examples, which is enough to draw a
-    learning curve and keeps a large test set (one that can tell cells apart) cheap."""
-    return lambda epoch: config.curve_test is None or epoch in period_ends or epoch == config.epochs
+    epochs a trial's value can come from (:func:`value_epochs`); the curve's other epochs score the
+    first ``curve_test`` test examples, which is enough to draw a learning curve and keeps a large
+    test set (one that can tell cells apart) cheap."""
+    valued = value_epochs(config, period_ends)
+    return lambda epoch: config.curve_test is None or valued(epoch)
 
 
 def build_model(config: RunConfig, ds: data_mod.Dataset, device: torch.device) -> torch.nn.Module:
@@ -324,6 +354,7 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
     schedule = schedules.make(config.schedule, config.epochs, **config.schedule_params)
     period_ends = period_end_epochs(schedule)
     full = curve_epochs_full(config, period_ends)
+    valued = value_epochs(config, period_ends)
 
     def wd_at(epoch: float) -> float:
         return weight_decay_at(config, ds.n_train, schedule, epoch)
@@ -396,7 +427,9 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
             )
             return
         n_eval = None if full(epoch) else config.curve_test
-        test = evaluate(forward, ds.x_test[:n_eval], ds.y_test[:n_eval], eval_batch, amp, loss_fn, config.metric)
+        keep = valued(epoch) and not loss_metric  # the value epoch's wrong examples (error metric only)
+        test = evaluate(forward, ds.x_test[:n_eval], ds.y_test[:n_eval], eval_batch, amp, loss_fn, config.metric,
+                        keep_wrong=keep)
         val = evaluate(forward, ds.x_val, ds.y_val, eval_batch, amp, loss_fn, config.metric) if has_val else None
         yield EpochResult(
             epoch=epoch, train_loss=loss_sum.item() / seen,
@@ -405,4 +438,5 @@ def train(config: RunConfig, state: RunState | None = None) -> Iterator[EpochRes
             seconds=time.perf_counter() - start, period_end=epoch in period_ends, node=node, device=dev_name,
             val_error=val.error if val else None, val_loss=val.loss if val else None,
             test_se=test.se if loss_metric else None,
+            test_wrong=encode_wrong(test.wrong) if test.wrong is not None else None,
         )
