@@ -168,7 +168,8 @@ def print_table(rows: list[dict], base_label: str, cur_label: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from storage.testing import PG_TEST_URL, pg_unreachable_reason, scratch_schema
+    from bench.query_scale import databases
+    from storage.testing import PG_TEST_URL
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000], help="trials (default 100000)")
@@ -199,18 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         git("worktree", "add", "--detach", str(worktree), base_rev)
         versions = {"baseline": worktree, "current": ROOT}
-        if "sqlite" in args.backends:
-            for n in args.sizes:  # one file per size
-                rows += bench_database("sqlite", f"sqlite:///{tmp / f'speed{n}.db'}", n, versions, args.queries,
-                                       args.repeat)
-        if "postgresql" in args.backends:
-            reason = pg_unreachable_reason(args.pg_url)
-            if reason:
-                print(f"postgresql skipped: {reason}")
-            else:
-                for n in args.sizes:
-                    with scratch_schema(args.pg_url, prefix="basin_speed") as url:
-                        rows += bench_database("postgresql", url, n, versions, args.queries, args.repeat)
+        for label, url, n in databases(args.backends, args.sizes, args.pg_url, "basin-speed"):
+            rows += bench_database(label, url, n, versions, args.queries, args.repeat)
     finally:
         if worktree.exists():
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(worktree)],

@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -39,8 +37,8 @@ import storage  # noqa: E402
 from dashboards import page_basins, pagekit  # noqa: E402
 from dashboards.app import create_app  # noqa: E402
 from dashboards.data import Source  # noqa: E402
-from query_scale import fill  # noqa: E402  (the filler of bench/query_scale.py)
-from storage.testing import PG_TEST_URL, pg_unreachable_reason, scratch_schema  # noqa: E402
+from query_scale import databases, fill  # noqa: E402  (the filler and databases of bench/query_scale.py)
+from storage.testing import PG_TEST_URL  # noqa: E402
 
 TARGET_S = 1.0
 
@@ -114,19 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    rows = []
-    if "sqlite" in args.backends:
-        with tempfile.TemporaryDirectory(prefix="basin-dash-bench-") as tmp:
-            for n in args.sizes:  # one file per size
-                rows.append(measure("sqlite", f"sqlite:///{os.path.join(tmp, f'bench{n}.db')}", n, args.repeat))
-    if "postgresql" in args.backends:
-        reason = pg_unreachable_reason(args.pg_url)
-        if reason:
-            print(f"postgresql skipped: {reason}")
-        else:
-            for n in args.sizes:
-                with scratch_schema(args.pg_url, prefix="basin_dash_bench") as url:
-                    rows.append(measure("postgresql", url, n, args.repeat))
+    rows = [measure(label, url, n, args.repeat)
+            for label, url, n in databases(args.backends, args.sizes, args.pg_url, "basin-dash-bench")]
     print()
     print(f"{'backend':10s} {'trials':>8s} {'index s':>8s} {'basins s':>9s} {'+index s':>9s} {'api s':>7s}")
     for r in rows:

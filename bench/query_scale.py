@@ -133,6 +133,24 @@ def fill(rdb: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> float:
     return time.perf_counter() - t0
 
 
+def databases(backends, sizes, pg_url: str, prefix: str):
+    """Yield (backend, url, n) for each backend and size: a fresh SQLite file per size in a temporary
+    folder, a throw-away PostgreSQL schema per size (dropped after); PostgreSQL is skipped, saying why,
+    when it cannot be reached. Shared by the bench scripts that fill a database per size."""
+    if "sqlite" in backends:
+        with tempfile.TemporaryDirectory(prefix=f"{prefix}-") as tmp:
+            for n in sizes:  # one file per size: times do not include the other sizes' rows
+                yield "sqlite", f"sqlite:///{os.path.join(tmp, f'{prefix}{n}.db')}", n
+    if "postgresql" in backends:
+        reason = pg_unreachable_reason(pg_url)
+        if reason:
+            print(f"postgresql skipped: {reason}")
+            return
+        for n in sizes:
+            with scratch_schema(pg_url, prefix=prefix.replace("-", "_")) as url:
+                yield "postgresql", url, n
+
+
 def _time(fn, repeat: int = 3) -> float:
     best_s = math.inf
     for _ in range(repeat):
@@ -176,19 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-url", default=PG_TEST_URL)
     args = parser.parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    results = []
-    if "sqlite" in args.backends:
-        with tempfile.TemporaryDirectory(prefix="basin-bench-") as tmp:
-            for n in args.sizes:  # one file per size: times do not include the other sizes' rows
-                results.append(bench_backend("sqlite", f"sqlite:///{os.path.join(tmp, f'bench{n}.db')}", [n]))
-    if "postgresql" in args.backends:
-        reason = pg_unreachable_reason(args.pg_url)
-        if reason:
-            print(f"postgresql skipped: {reason}")
-        else:
-            for n in args.sizes:
-                with scratch_schema(args.pg_url, prefix="basin_bench") as url:
-                    results.append(bench_backend("postgresql", url, [n]))
+    results = [bench_backend(label, url, [n])
+               for label, url, n in databases(args.backends, args.sizes, args.pg_url, "basin-bench")]
     print()
     print(f"{'backend':10s} {'trials':>8s} {'fill s':>8s} {'frame s':>8s} {'best s':>8s} {'grid s':>8s}")
     flat = [r for group in results for r in group]
