@@ -222,7 +222,9 @@ def trial_record(epochs: Sequence[Mapping[str, Any]], metric: str = ERROR_METRIC
     restart is the recommended one), else the last epoch; a diverged run records its last epoch
     (the chance level). Intermediate values: the same metric per epoch. ``attrs`` adds or
     overrides user attrs (e.g. ``code_version``, ``node_id``, ``worker_pid``); the per-epoch lists
-    of :data:`LIST_ATTRS` come from the epochs (key ``wd`` of an epoch → ``wd_per_epoch``).
+    of :data:`LIST_ATTRS` come from the epochs (key ``wd`` of an epoch → ``wd_per_epoch``). Under an
+    error metric the recommended epoch's ``test_wrong`` (which test examples it got wrong) is kept,
+    unless the run diverged (its value is no measurement).
     """
     if not epochs:
         raise ValueError("a run with no epoch has nothing to record")
