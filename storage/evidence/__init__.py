@@ -119,8 +119,9 @@ intervals, P(best), the plausible optima, the best error, the coupling and the b
 Modules (one rule each, re-exported here): ``base`` (Panel, SeedDraws, the tie rule and its one
 argmin), ``noise`` (the noise model and the shared draws), ``cells`` (intervals, P(best), plausible
 optima), ``rows`` (λ_norm*(α), usable rows, slopes, the profile over α), ``selection`` (the winner's
-curse), ``comparisons``, ``verdicts`` (reading an interval), ``landscape`` (coupling), ``budgets``,
-``simulate`` (planted landscapes for calibration).
+curse), ``comparisons`` and ``paired`` (AdamW vs Adam, on one shared test set where the runs recorded
+which examples they got wrong), ``verdicts`` (reading an interval), ``landscape`` (coupling),
+``budgets``, ``simulate`` (planted landscapes for calibration).
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ from storage.evidence.cells import (CellEvidence, best_cell, cell_evidence, p_no
 from storage.evidence.rows import Argmin, all_fixed, lambda_star, profile, slope, usable_rows
 from storage.evidence.selection import BestError, Selection, best_error, cross_fit, default_method, naive, validation
 from storage.evidence.comparisons import Comparison, compare, relative_improvement
+from storage.evidence.paired import compare_paired
 from storage.evidence.budgets import BudgetScaling, budget_scaling, consistent_predictions, favoured_prediction
 
 __all__ = [
@@ -143,6 +145,7 @@ __all__ = [
     "MIN_BUDGETS", "MIN_POINTS", "PREDICTIONS", "SEEDS", "TEST_SET", "TIE_DECIMALS", "Argmin", "BestError",
     "BudgetScaling", "CellEvidence", "Comparison", "Panel", "PanelDraws", "Rng", "SeedDraws", "Selection", "all_fixed",
     "argmin", "best_cell", "best_error", "budget_scaling", "cell_evidence", "cell_mean_draws", "compare",
+    "compare_paired",
     "consistent_predictions", "cross_fit", "default_method", "draws_for", "expansion", "favoured_prediction",
     "lambda_star", "naive", "noise_sources", "not_above", "p_not_worse", "panel_draws", "percentile_interval",
     "plausible_optima", "prob_best", "profile", "relative_improvement", "seed_draws", "seed_gain", "slope",
