@@ -76,7 +76,6 @@ def run_dashboard(args: argparse.Namespace) -> int:
     prog = "basin dashboard"
     if not args.host.strip():
         return storage.fail(prog, "--host is empty; use 127.0.0.1 (this machine) or 0.0.0.0 (every interface)")
-    import storage
     from werkzeug.serving import make_server
 
     from dashboards.app import create_app
@@ -113,8 +112,6 @@ def run_dashboard(args: argparse.Namespace) -> int:
 
 def run_report(args: argparse.Namespace) -> int:
     prog = "basin report"
-    import storage
-
     from dashboards import report
     from dashboards.data import Source
 

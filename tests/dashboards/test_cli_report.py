@@ -106,6 +106,8 @@ def test_dashboard_bad_input_is_one_line_exit_2_and_hides_passwords(capsys):
     assert code == 2 and err.count("\n") == 1 and "hunter2" not in err and "***" in err
     code, _, err = run(capsys, "dashboard", "--storage", "nonsense")
     assert code == 2 and err.count("\n") == 1
+    code, _, err = run(capsys, "dashboard", "--host", " ")
+    assert code == 2 and err.count("\n") == 1 and "--host is empty" in err
 
 
 # --- storages that can never hold a sweep ---------------------------------------------------------
