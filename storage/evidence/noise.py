@@ -3,16 +3,16 @@
 This is the noise model of :mod:`storage.evidence` (seed stage, then test stage; see its module
 doc) computed on *counts* instead of on every resampled slot. A seed draw b chooses each seed
 label s some M_bs times (Σ_s M_bs = K). Every answer of Basin needs, per draw and cell c, only
-sums over the chosen slots — the cell mean, and for cross-fitting the sums over *folds* of labels
-(F = min(K, MAX_FOLDS) folds; fold = the label's rank mod F, so with ≤ MAX_FOLDS labels a fold is
-one label: leave-one-seed-out). So per fold f it keeps
+sums over the chosen slots — the cell mean, and for cross-fitting the sums over *folds* of seeds
+(:func:`panel_folds`: with ≤ MAX_FOLDS seeds a fold is one seed, leave-one-seed-out). So per fold f
+it keeps
 
 * N_bcf   slots with a value, N^m_bcf of them measured (not fixed);
-* D_bcf   Σ M_bs·(e_cs − ē_c) over the slots with a value, D^m_bcf over the measured ones;
+* Sm_bcf(g), Sf_bcf(g)  the sums of the measured / fixed slots' values after the seed stage at
+          gain g, x = clip(ē_c + g·(e_cs − ē_c), 0, 1), for g the ``variance`` and the ``t`` gain;
 * Y_bcf   the measured slots' sum after the test stage, drawn at the ``variance`` gain g_v.
 
-The seed stage is linear in the gain g, so one set of counts serves every expansion: the sum of a
-fold's values at gain g is S(g) = Y + (g − g_v)·D^m + (N − N^m)·ē + g·(D − D^m) — the ``t`` cell
+The sum of a fold's values at gain g is S(g) = Y + Sm(g) − Sm(g_v) + Sf(g): the ``t`` cell
 intervals, the ``variance`` slopes and selections, and the cross-fitted best error all read the same
 draws. Sums over labels are matrix products (n_boot × K)·(K × n_cells): no (n_boot, n_cells, K)
 array, no per-slot random number.
@@ -27,11 +27,16 @@ NORMAL_MIN_VAR (skewness ≤ 0.1: its 2.5% and 97.5% quantiles move by < 0.05 sd
 1000 draws' own Monte Carlo error) the binomial is drawn as its Normal approximation, which costs a
 tenth; below it (small test sets, errors near 0 or 1) the binomial itself. A loss metric's sum gets
 Normal(0, Σ se_s²) (exact). Cells that have none of a draw's labels resample their own seeds, as in
-:func:`storage.evidence.value_draws`. An error's cell mean is clipped to [0, 1] (the per-slot form clips
-each slot; they differ only where the seed stage pushes a value out of [0, 1]).
+the per-slot form (tests/storage/reference_noise.py). Each (cell, seed) value of an error is clipped
+to [0, 1] after the seed stage, as the per-slot form clips every slot, so the counts carry one sum per
+gain (``Sm``, ``Sf``) rather than one deviation: under the ``t`` gain a partly diverged cell is pushed
+far outside [0, 1], and clipping only the mean would make it look good.
 
-Cost (measured, bench/query_scale.py): 64 cells × 1000 draws × 49 seeds ≈ 10 ms a panel for every
-answer of it together, against ≈ 0.9 s for the per-slot draws it replaces.
+Folds (:func:`panel_folds`) are the panel's own: among the seed columns that hold a value, a column's
+rank mod min(k, MAX_FOLDS) — a panel with 2 of a sweep's 7 seeds is still cross-fitted leave-one-out.
+
+Cost: 64 cells × 1000 draws × 49 seeds ≈ 20–30 ms a panel for the draws every answer of it reads,
+against ≈ 0.6 s for the two per-slot sets it replaces (bench/answers_speed.py; docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -115,10 +120,13 @@ def panel_draws(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float
     return draws_for(panel, seeds, rng, level=level).means(expand)
 
 
-def fold_of(labels: np.ndarray) -> np.ndarray:
-    """Fold of each of a draw's sorted labels: its rank mod min(K, MAX_FOLDS)."""
-    n = len(labels)
-    return np.arange(n) % max(1, min(n, MAX_FOLDS))
+def panel_folds(E: np.ndarray) -> np.ndarray:
+    """Fold of each seed column of a panel's values E (n_cells, K): among the columns with any value,
+    its rank mod min(k, MAX_FOLDS) — leave-one-seed-out up to MAX_FOLDS seeds, whatever other panels
+    of the sweep hold; a column without a value: fold 0."""
+    has = np.isfinite(np.asarray(E, float)).any(0)
+    k = int(has.sum())
+    return np.where(has, (np.cumsum(has) - 1) % max(1, min(k, MAX_FOLDS)), 0)
 
 
 def fold_selection(S: np.ndarray, N: np.ndarray):
@@ -141,14 +149,17 @@ def fold_selection(S: np.ndarray, N: np.ndarray):
 
 @dataclass(frozen=True, eq=False)
 class PanelDraws:
-    """The shared bootstrap of one panel (module doc); arrays (n_boot, n_cells, F)."""
+    """The shared bootstrap of one panel (module doc); arrays (n_boot, n_cells, F).
 
-    centre: np.ndarray
-    gains: dict
+    ``N``/``Nm`` the chosen slots with a value / a measured value; ``Sm[e]``/``Sf[e]`` the sums of the
+    measured / fixed slots' seed-stage values at gain ``e`` (each value clipped to [0, 1] for an
+    error, as the per-slot form clips it; ``Sf`` None without fixed values); ``Y`` the measured
+    slots' sum after the test stage, drawn at the ``variance`` gain."""
+
     N: np.ndarray
     Nm: np.ndarray
-    D: np.ndarray
-    Dm: np.ndarray
+    Sm: dict
+    Sf: dict | None
     Y: np.ndarray
     clip: bool
     seed_key: int
@@ -161,25 +172,22 @@ class PanelDraws:
         """Σ of each fold's values after both stages at the ``expand`` gain (n_boot, n_cells, F)."""
         memo = self.__dict__.setdefault("_sums_memo", {})
         if expand not in memo:
-            memo[expand] = self._sums(expand)
+            memo[expand] = self._total(expand, lambda x: x)
         return memo[expand]
 
-    def _sums(self, expand: str) -> np.ndarray:
-        g, gv = self.gains[expand][None, :, None], self.gains["variance"][None, :, None]
-        return self.Y + (g - gv) * self.Dm + (self.N - self.Nm) * self.centre[None, :, None] + g * (self.D - self.Dm)
+    def _total(self, expand: str, reduce) -> np.ndarray:
+        """Y + (Sm[expand] − Sm["variance"]) + Sf[expand], each term through ``reduce`` first."""
+        out = reduce(self.Y) + (reduce(self.Sm[expand]) - reduce(self.Sm["variance"]) if expand != "variance" else 0.0)
+        return out + reduce(self.Sf[expand]) if self.Sf is not None else out
 
     def means(self, expand: str = "variance") -> np.ndarray:
         """Bootstrap cell means (n_boot, n_cells); NaN for a cell without data (from the fold totals)."""
         memo = self.__dict__.setdefault("_means_memo", {})
         if expand not in memo:
-            tot = self.__dict__.get("_totals")
-            if tot is None:
-                tot = self.__dict__["_totals"] = tuple(x.sum(-1) for x in (self.N, self.Nm, self.D, self.Dm, self.Y))
-            N, Nm, D, Dm, Y = tot
-            g, gv = self.gains[expand][None, :], self.gains["variance"][None, :]
-            S = Y + (g - gv) * Dm + (N - Nm) * self.centre[None, :] + g * (D - Dm)
+            fold_total = lambda x: x.sum(-1)  # noqa: E731
+            n = fold_total(self.N)
             with np.errstate(invalid="ignore", divide="ignore"):
-                m = np.where(N > 0, S / N, np.nan)
+                m = np.where(n > 0, self._total(expand, fold_total) / n, np.nan)
             memo[expand] = np.clip(m, 0.0, 1.0) if self.clip else m
         return memo[expand]
 
@@ -220,11 +228,16 @@ def draw_arrays(E: np.ndarray, fixed: np.ndarray, n_test: int | None, counts: np
     centre, gv_cells = seed_gain(E, fixed, n_test, level=level, expand="variance", se=se)
     gains = {"variance": gv_cells, "t": seed_gain(E, fixed, n_test, level=level, expand="t", se=se)[1]}
     centre = np.nan_to_num(centre)
-    dev = np.where(finite, E - centre[:, None], 0.0)
+    # each (cell, seed) value after the seed stage at each gain: an error clipped to [0, 1], as the
+    # per-slot form clips every slot (a partly diverged cell under the t gain is pushed far outside)
+    X = {}
+    for e, g in gains.items():
+        x = centre[:, None] + g[:, None] * (E - centre[:, None])
+        X[e] = np.where(finite, np.clip(x, 0.0, 1.0) if se is None else x, 0.0)
     some_fixed = bool(fixed.any())
-    parts = [finite, dev]  # measured = finite unless some value is fixed: then its own counts and sums
-    if some_fixed:
-        parts += [measured, np.where(measured, dev, 0.0)]
+    parts = [finite, X["variance"] * measured, X["t"] * measured]
+    if some_fixed:  # measured = finite unless some value is fixed: then their own counts and sums
+        parts += [measured, X["variance"] * fixed, X["t"] * fixed]
     if se is not None:
         parts.append(np.where(measured, np.asarray(se, float) ** 2, 0.0))
     parts = [np.asarray(p, float) for p in parts]
@@ -238,9 +251,10 @@ def draw_arrays(E: np.ndarray, fixed: np.ndarray, n_test: int | None, counts: np
         onehot = (folds[:, None] == np.arange(R.shape[-1])[None, :]).astype(float)
         for i, part in enumerate(parts):
             R[b, i * C + c, :] = (own * part[c]) @ onehot
-    N, D = R[:, :C], R[:, C:2 * C]
-    Nm, Dm = (R[:, 2 * C:3 * C], R[:, 3 * C:4 * C]) if some_fixed else (N, D)
-    seed_stage = Nm * centre[None, :, None] + gv_cells[None, :, None] * Dm  # measured slots' sum, seed stage
+    part = lambda i: R[:, i * C:(i + 1) * C]  # noqa: E731
+    N, Sm = part(0), {"variance": part(1), "t": part(2)}
+    Nm, Sf = (part(3), {"variance": part(4), "t": part(5)}) if some_fixed else (N, None)
+    seed_stage = Sm["variance"]  # the measured slots' sum after the seed stage
     Y = seed_stage
     have = Nm > 0
     if se is not None:
@@ -255,14 +269,14 @@ def draw_arrays(E: np.ndarray, fixed: np.ndarray, n_test: int | None, counts: np
         small = have & (var < NORMAL_MIN_VAR)
         if small.any():  # few test examples or an error near 0 or 1: the binomial itself
             Y[small] = gen.binomial(np.rint(n_test * Nm[small]).astype(np.int64), p[small]) / n_test
-    return PanelDraws(centre, gains, N, Nm, D, Dm, Y, se is None, seed_key)
+    return PanelDraws(N, Nm, Sm, Sf, Y, se is None, seed_key)
 
 
 def draw(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL) -> PanelDraws:
-    """The shared bootstrap of ``panel`` under the seed draw ``seeds``: folds over the draw's labels."""
+    """The shared bootstrap of ``panel`` under the seed draw ``seeds``: folds over the panel's own seeds."""
     seeds.columns(panel.seeds)  # raises if a panel label is not in the draw
     pos = np.searchsorted(seeds.labels, np.asarray(panel.seeds, np.int64))
-    return draw_arrays(panel.E, panel.fixed, panel.n_test, seeds.counts[:, pos], fold_of(seeds.labels)[pos], rng,
+    return draw_arrays(panel.E, panel.fixed, panel.n_test, seeds.counts[:, pos], panel_folds(panel.E), rng,
                        level=level, se=panel.se, seed_key=seeds.key)
 
 
@@ -287,5 +301,5 @@ def forget_draws(panel: Panel) -> None:
     panel.__dict__.pop("_draws", None)
 
 
-__all__ = ["MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "counts_of", "draw", "draw_arrays", "draws_for", "fold_of", "forget_draws",
-           "fold_selection"]
+__all__ = ["MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws",
+           "fold_selection", "panel_folds"]

@@ -198,25 +198,26 @@ def _paired_sums(side: Side, seeds: SeedDraws, cells: list[int], shift: np.ndarr
     finite = np.isfinite(E)
     measured = finite & ~p.fixed
     pos = np.searchsorted(seeds.labels, np.asarray(p.seeds, np.int64))
-    counts, folds = seeds.counts[:, pos], noise.fold_of(seeds.labels)[pos]
+    counts, folds = seeds.counts[:, pos], noise.panel_folds(E)
     F = drawn.N.shape[-1]
     onehot = (folds[:, None] == np.arange(F)[None, :]).astype(float)  # (K, F)
     centre, g = noise.seed_gain(E, p.fixed, None, expand=EXPAND_LAND, se=np.sqrt(v))
     centre = np.nan_to_num(centre)
-    dev = np.where(finite, E - centre[:, None], 0.0)
+    # each (cell, seed) value after the seed stage, clipped to [0, 1] as storage.evidence.noise clips it
+    X = np.where(finite, np.clip(centre[:, None] + g[:, None] * (E - centre[:, None]), 0.0, 1.0), 0.0)
     sel = np.asarray(cells, np.int64)
-    fin, dv, ms = finite[sel].astype(float), dev[sel], measured[sel].astype(float)
+    fin, xs, ms = finite[sel].astype(float), X[sel], measured[sel].astype(float)
     N = np.einsum("bk,ck,kf->bcf", counts, fin, onehot)
-    D = np.einsum("bk,ck,kf->bcf", counts, dv, onehot)
+    SX = np.einsum("bk,ck,kf->bcf", counts, xs, onehot)
     Nm = np.einsum("bk,ck,kf->bcf", counts, ms, onehot)
     lost = (N.sum(-1) == 0) & fin.any(1)[None, :]
     if lost.any():  # a cell without any chosen label resamples its own seeds (as storage.evidence.noise)
         b, c = np.nonzero(lost)
         own = noise._own_counts(finite[sel], c, gen)  # (m, K)
-        N[b, c], D[b, c], Nm[b, c] = (own * fin[c]) @ onehot, (own * dv[c]) @ onehot, (own * ms[c]) @ onehot
+        N[b, c], SX[b, c], Nm[b, c] = (own * fin[c]) @ onehot, (own * xs[c]) @ onehot, (own * ms[c]) @ onehot
     S = drawn.sums(EXPAND_LAND).copy()
     Nall = drawn.N.copy()
-    S[:, sel] = N * centre[sel][None, :, None] + g[sel][None, :, None] * D + Nm * shift[:, :, None]
+    S[:, sel] = SX + Nm * shift[:, :, None]
     Nall[:, sel] = N
     return S, Nall
 

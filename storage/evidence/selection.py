@@ -106,7 +106,7 @@ def best_error(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, method: str |
                validation_panel: Panel | None = None, level: float = DEFAULT_LEVEL) -> BestError:
     """Reported error of the panel's best setting by ``method`` (default :func:`default_method`), its
     interval repeating the selection in every draw (``expand="variance"``, why below; validation and
-    test values of a draw share its seeds; cross-fitting over :func:`storage.evidence.noise.fold_of`'s
+    test values of a draw share its seeds; cross-fitting over :func:`storage.evidence.noise.panel_folds`'s
     folds of seed labels, leave-one-seed-out up to MAX_FOLDS seeds)."""
     method = method or default_method(panel, validation_panel)
     if method not in METHODS:
@@ -121,7 +121,7 @@ def best_error(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, method: str |
     # coverage of the cross-fitted error with "t" 0.75 (3 seeds) and 0.00 (2 seeds); with "variance"
     # 0.99–1.00 (conservative: the reselection adds spread), see tests/storage/test_evidence.py.
     drawn = noise.draws_for(panel, seeds, gen, level=level)
-    folds = noise.fold_of(seeds.labels)[np.searchsorted(seeds.labels, np.asarray(panel.seeds, np.int64))]
+    folds = noise.panel_folds(panel.E)
     point = _select(method, panel.E, folds, None if validation_panel is None else validation_panel.E)
     if method == "cross_fit":  # cross-fitting over folds of labels (one label a fold up to MAX_FOLDS seeds)
         boot = noise.fold_selection(drawn.sums(EXPAND_LAND), drawn.N)[0]

@@ -459,10 +459,13 @@ def test_every_answer_on_a_panel_reads_one_set_of_draws():
 
 
 def test_cross_fitting_uses_at_most_max_folds_folds_of_seed_labels():
-    labels = np.arange(12)
-    folds = noise.fold_of(labels)
+    folds = noise.panel_folds(np.zeros((4, 12)))
     assert folds.max() + 1 == noise.MAX_FOLDS and np.bincount(folds).tolist() == [3, 3, 2, 2, 2]
-    assert noise.fold_of(np.arange(3)).tolist() == [0, 1, 2]  # up to MAX_FOLDS seeds: leave-one-seed-out
+    assert noise.panel_folds(np.zeros((4, 3))).tolist() == [0, 1, 2]  # up to MAX_FOLDS seeds: leave-one-seed-out
+    # a panel holding 2 of a sweep's 7 seed labels: folds over its own seeds, leave-one-seed-out
+    E = np.full((4, 7), np.nan)
+    E[:, [0, 5]] = 0.05
+    assert noise.panel_folds(E)[[0, 5]].tolist() == [0, 1]
     # fold sums: held-out fold 0 chooses on folds 1, 2 and reports fold 0's mean at that cell
     S = np.array([[[0.1, 0.5, 0.1]], [[0.2, 0.2, 0.2]]])[:, 0, :]
     N = np.ones_like(S)
@@ -506,3 +509,28 @@ def test_an_interval_is_read_by_two_rules():
     assert verdicts.near((-0.8, -0.2), preds, 0.25) == ("coupled", "decoupled")
     assert verdicts.near((-0.8, -0.2), preds) == ()  # margin 0: contained only
     assert ev.consistent_predictions((-0.6, 0.1)) == ("sqrt_rule", "tau_fraction")
+
+
+def test_a_panel_holding_few_of_a_sweeps_seeds_is_still_cross_fitted():
+    """Folds are the panel's own: 2 seeds of a sweep's 7 labels are leave-one-seed-out, not one fold."""
+    rng = np.random.default_rng(104)
+    E = np.full((64, 7), np.nan)
+    E[:, [0, 5]] = measure(np.full(64, 0.05), 2, rng)
+    P = panel(E, seeds=tuple(range(7)))
+    be = ev.best_error(P, ev.seed_draws(range(7), 300, rng), rng)
+    assert be.method == "cross_fit" and be.error is not None and be.ci[0] <= be.error <= be.ci[1]
+    assert be.n_valid_draws > 100
+
+
+def test_a_partly_diverged_cell_is_drawn_as_the_per_slot_model_draws_it():
+    """Each seed's value is clipped to [0, 1] after the seed stage, as the per-slot form clips it: a cell
+    with two diverged seeds (fixed at chance) and one good one is not a plausible optimum."""
+    rng = np.random.default_rng(105)
+    E = np.array([[0.05, 0.051, 0.049], [0.9, 0.9, 0.045]])
+    fixed = np.array([[False] * 3, [True, True, False]])
+    sd = ev.seed_draws(range(3), 20_000, rng)
+    cols = sd.columns(range(3))
+    counts = ev.cell_mean_draws(E, fixed, 20_000, cols, rng, expand="t")
+    slots = np.nanmean(value_draws(E, fixed, 20_000, cols, rng, expand="t"), -1)
+    low = lambda d: (d[:, 1] <= 0.055).mean()  # noqa: E731
+    assert abs(low(counts) - low(slots)) < 0.02 and low(counts) < 0.1
