@@ -152,8 +152,7 @@ def budget_view(storage: StorageLike, sweep: str, schedule: str, optimizers: Seq
     optimizers = list(dict.fromkeys(optimizers))
     meta, eff = panel_step.read(rdb, sweep, optimizers, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    found, failed = panel_step.answers_with_coupling(rdb, meta, eff, n_boot=n_boot, tol=tol, ranked=ranked,
-                                                     keep_draws=True)
+    found = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, keep_draws=True)
     table = _by_budget(rdb, meta, eff, ranked, found, n_boot)
     by_study = meta.set_index("study")
     axes = panel_step.study_grid_axes(rdb, by_study, sorted(set(eff["study"])))
@@ -166,7 +165,7 @@ def budget_view(storage: StorageLike, sweep: str, schedule: str, optimizers: Seq
             at = cells.get((name, budget), ranked.iloc[:0])
             panels[budget][opt] = panel_step.panel_data(sweep, opt, schedule, budget, name, found.get((name, budget)),
                                                         at, axes.get(name) if not at.empty else None,
-                                                        (chance or {}).get(opt), failed)
+                                                        (chance or {}).get(opt))
     return panels, table
 
 

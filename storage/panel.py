@@ -35,7 +35,7 @@ from storage import analysis, evidence
 from storage.basin_shape import Coupling, panel_coupling
 from storage.connect import StorageLike, reader, storage_label
 from storage.constants import DEFAULT_BOOT, DEFAULT_TOL
-from storage.errors import StorageError, read_errors
+from storage.errors import read_errors
 from storage.evidence import landscape
 from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage.schema import is_error_metric, study_name
@@ -63,6 +63,8 @@ class PanelAnswer:
     sources: tuple[str, ...]
     #: the evidence Panel (its shared draws dropped unless ``answers(keep_draws=True)``)
     panel: evidence.Panel | None = None
+    #: why this panel has no coupling when one was asked for ("" otherwise)
+    note: str = ""
 
 
 def seed_draws_for(effective: pd.DataFrame, n_boot: int = evidence.DEFAULT_BOOT) -> evidence.SeedDraws:
@@ -121,10 +123,14 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
     grid = grid.sort_values(["_lr", "_wd"], kind="stable").reset_index(drop=True)  # row-major, as the Panel
     grid["error_lo"], grid["error_hi"] = cells.lo, cells.hi
     grid["p_best"], grid["plausible"] = cells.p_best, cells.plausible
-    fit = None
+    fit, note = None, ""
     if coupling:
-        fit = panel_coupling(ranked, landscape.coupling(panel, seeds, gen, tol=tol), panel, tol=tol)
-    return PanelAnswer(grid, best, fit, cells, cells.sources, panel)
+        try:
+            fit = panel_coupling(ranked, landscape.coupling(panel, seeds, gen, tol=tol), panel, tol=tol)
+        except Exception as exc:  # noqa: BLE001 - a failing fit must not take the panel's other answers with it
+            log.warning("coupling fit failed for %s T=%s", meta.get("study"), budget, exc_info=True)
+            note = f"coupling fit unavailable ({type(exc).__name__}: {exc})"
+    return PanelAnswer(grid, best, fit, cells, cells.sources, panel, note)
 
 
 
@@ -217,20 +223,8 @@ def study_grid_axes(rdb, by_study: pd.DataFrame, studies) -> dict[str, tuple[lis
             for s in studies}
 
 
-def answers_with_coupling(rdb, meta: pd.DataFrame, eff: pd.DataFrame, **kw) -> tuple[dict, str]:
-    """(:func:`answers` with the coupling, "") — or, when a coupling fit fails, the answers without it and a
-    note saying why: a failing fit must not take the heatmaps down with it."""
-    try:
-        return answers(rdb, meta, eff, coupling=True, **kw), ""
-    except StorageError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - see the docstring
-        log.warning("coupling fit failed", exc_info=True)
-        return answers(rdb, meta, eff, coupling=False, **kw), f"coupling fit unavailable ({type(exc).__name__}: {exc})"
-
-
 def panel_data(sweep: str, optimizer: str, schedule: str, budget: int, name: str, ans: PanelAnswer | None,
-               cells: pd.DataFrame, axes: tuple | None, chance: float | None, failed: str = "") -> PanelData:
+               cells: pd.DataFrame, axes: tuple | None, chance: float | None) -> PanelData:
     """One heatmap's :class:`PanelData` from its answer (None: no COMPLETE trial at T yet — its grid of
     holes and failures), its ranked cells and grid axes (None: no trial at all)."""
     if axes is None or (ans is None and cells.empty):
@@ -245,7 +239,7 @@ def panel_data(sweep: str, optimizer: str, schedule: str, budget: int, name: str
     border = analysis.border_note(ans.grid, winner.iloc[0]) if not winner.empty else ""
     grid = ans.grid[PANEL_GRID_COLUMNS].sort_values(["lr", "wd_norm"], kind="stable").reset_index(drop=True)
     return PanelData(sweep, optimizer, schedule, budget, name, grid=grid, coupling=ans.coupling, best=ans.best,
-                     sources=tuple(ans.sources), chance=chance, border=border, notes=(failed,) if failed else ())
+                     sources=tuple(ans.sources), chance=chance, border=border, notes=(ans.note,) if ans.note else ())
 
 
 @read_errors
@@ -270,15 +264,15 @@ def figure2_panels(storage: StorageLike, sweep: str, schedule: str, budget: int,
     eff = analysis.effective_trials(frame)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     axes = {name: (group["lr"], group["wd_norm"]) for name, group in frame.groupby("study")}
-    found, failed = answers_with_coupling(rdb, meta, eff, n_boot=n_boot, tol=tol, ranked=ranked, axes=axes)
+    found = answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, axes=axes)
     out = {}
     for opt in optimizers:
         name = study_name(sweep, opt, schedule)
         out[opt] = panel_data(sweep, opt, schedule, int(budget), name, found.get((name, int(budget))),
-                              ranked[ranked["study"] == name], axes.get(name), chance.get(opt), failed)
+                              ranked[ranked["study"] == name], axes.get(name), chance.get(opt))
     return out
 
 
 __all__ = ["EVIDENCE_ATTRS", "EVIDENCE_COLUMNS", "PANEL_GRID_COLUMNS", "PanelAnswer", "PanelData", "answer", "answers",
-           "answers_with_coupling", "empty_panel", "figure2_panels", "panel_data", "read", "seed_draws_for",
+           "empty_panel", "figure2_panels", "panel_data", "read", "seed_draws_for",
            "study_grid_axes", "to_panel"]

@@ -232,3 +232,22 @@ def test_the_budgets_page_reads_once_for_its_heatmaps_and_its_table(url):
     assert not panels[4]["sgdw"].has_data and panels[4]["sgdw"].notes  # no sgdw run at T = 4: an empty panel, named
     for b in (1, 4):  # every budget's heatmap has the study's whole axes, so the columns line up
         assert set(panels[b]["adamw"].grid["wd_norm"].round(12)) == set(pd.Series(LAMBDAS).round(12))
+
+
+def test_a_failing_coupling_fit_costs_only_its_own_panel(url, monkeypatch):
+    """One panel's coupling fit raising leaves every other panel's coupling, and says why on that panel."""
+    import storage
+    from storage.evidence import landscape
+
+    real = landscape.coupling
+
+    def coupling(panel, *args, **kw):
+        if panel.wd_norms.size and panel.alphas.size == 5:  # the two 5 × 5 panels (sgd, sgdw) fail
+            raise FloatingPointError("planted failure")
+        return real(panel, *args, **kw)
+
+    monkeypatch.setattr(landscape, "coupling", coupling)
+    panels = storage.figure2_panels(url, SWEEP, "cosine", 1, ["sgd", "adamw"])
+    assert panels["sgd"].coupling is None and "coupling fit unavailable (FloatingPointError" in panels["sgd"].notes[0]
+    assert panels["sgd"].best is not None and panels["sgd"].has_data
+    assert panels["adamw"].coupling is not None and not panels["adamw"].notes
