@@ -182,7 +182,7 @@ def _by_budget(rdb, meta: pd.DataFrame, eff: pd.DataFrame, ranked: pd.DataFrame,
         m = by_study.loc[study]
         panels = [answers[(study, int(b))].panel for b in group["budget"]]  # the panels and draws of the answers above
         scaling = evidence.budget_scaling(panels, draws[m["sweep"]], np.random.default_rng(RNG_SEED),
-                                          raw_scale=_raw_scale(eff[eff["study"] == study], group["budget"]))
+                                          raw_scale=_raw_scale(m, eff[eff["study"] == study], group["budget"]))
         group["n_budgets"] = group["budget"].nunique()
         group["wd_sqrt_budget"] = group["wd"] * np.sqrt(group["budget"])
         group["lambda_norm_star"], group["lambda_norm_lo"], group["lambda_norm_hi"] = (
@@ -208,10 +208,15 @@ def _by_budget(rdb, meta: pd.DataFrame, eff: pd.DataFrame, ranked: pd.DataFrame,
     return pd.concat(out, ignore_index=True)[cols]
 
 
-def _raw_scale(eff: pd.DataFrame, budgets) -> list[float]:
-    """λ/λ_norm at each budget T as the trainers recorded it (``wd`` at the start over ``wd_norm``;
-    trainers.schedules owns the formula λ = λ_norm·√(b/(B·T))): the median over the study's runs at T,
-    NaN where no run recorded its raw λ."""
+def _raw_scale(meta_row: pd.Series, eff: pd.DataFrame, budgets) -> list[float]:
+    """λ/λ_norm = √(b/(B·T)) at each budget T, the whole budget's: the study's ``lambda_scale`` attr,
+    which the driver computed with trainers.schedules' formula (storage does not compute it). A study
+    recorded before that attr: the runs' recorded ``wd``/``wd_norm`` at T (their median; NaN where no
+    run recorded λ) — the same for fixed, step and cosine schedules, the first restart period's λ with
+    warm restarts."""
+    scale = meta_row.get("lambda_scale")
+    if isinstance(scale, dict) and all(str(int(b)) in scale for b in budgets):
+        return [float(scale[str(int(b))]) for b in budgets]
     done = eff[eff["state"].eq("COMPLETE") & (eff["wd_norm"] > 0)]
     ratio = (done["wd"] / done["wd_norm"]).groupby(done["budget"]).median() if "wd" in done else pd.Series(dtype=float)
     return [float(ratio.get(int(b), np.nan)) for b in budgets]

@@ -60,6 +60,10 @@ OPTIONAL_STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     # dashboard, which import no trainers, learn its decay form, labels and comparison pair
     "optimizer_info": dict,
     "spec_toml": str,  # the spec file as the user wrote it
+    # {T: λ/λ_norm = √(b/(B·T))} for each budget T of the spec, by trainers.schedules.normalized_weight_decay:
+    # raw λ* of the budget answer without storage computing the formula (with warm restarts the runs'
+    # recorded λ is the first period's, so it cannot serve)
+    "lambda_scale": dict,
 }
 ERROR_METRIC = "error"  # the metric of a study without a ``metric`` attr (trainers.metrics.ERROR)
 DEFAULT_DECAY = "all"

@@ -46,6 +46,7 @@ from study.preflight import Prepared, prepare
 from study.progress import Progress
 from study.spec import Point, SpecError, SweepSpec, spec_dict
 from trainers import optimizers
+from trainers.schedules import normalized_weight_decay
 
 # Tune's automatic CSV/JSON/TensorBoard loggers cost time per result and we never read them.
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -327,6 +328,8 @@ def study_attrs(spec: SweepSpec, text: str, version: str, prepared: Prepared, op
         "basin_version": version, "metric": spec.metric, "decay": spec.decay,
         **({"curve_test": min(spec.curve_test, info.n_test)} if spec.curve_test else {}),
         "optimizer_info": optimizers.get(optimizer).attr(), "spec_toml": text,
+        # λ/λ_norm for the whole budget T, by trainers.schedules' formula: how storage turns λ_norm* into raw λ*
+        "lambda_scale": {str(T): normalized_weight_decay(1.0, spec.batch_size, info.n_train, T) for T in spec.budgets},
     }
     declared = [*STUDY_ATTRS, *OPTIONAL_STUDY_ATTRS]
     undeclared = sorted(set(values) - set(declared))

@@ -121,3 +121,31 @@ def test_train_pack_raises_no_packed_form_for_a_metric_function():
     configs = [RunConfig(metric="tests.nowhere:loss", lr=lr) for lr in (0.1, 0.2)]
     with pytest.raises(NoPackedForm, match="has no packed form"):
         next(train_pack(configs))
+
+
+def test_raw_lambda_star_uses_the_whole_budgets_scale_the_driver_recorded(tmp_path):
+    """Each study records λ/λ_norm = √(b/(B·T)) per budget by trainers.schedules' formula; the budget
+    answer's raw λ* is λ_norm* times it — not the runs' recorded λ, which with warm restarts is the first
+    period's (planted here as other than the whole budget's: the runs record λ for B = 100), used only
+    for studies without the attr."""
+    import math
+
+    from tests.planted import write_panel
+    from trainers.schedules import normalized_weight_decay
+
+    spec = parse_spec(SPEC.replace("budgets = [2]", "budgets = [2, 8]"))
+    attrs = driver.study_attrs(spec, SPEC, "test", prepared(), "adam", spec.schedules[0])
+    assert attrs["lambda_scale"] == {str(T): normalized_weight_decay(1.0, spec.batch_size, 1000, T) for T in (2, 8)}
+    url = f"sqlite:///{tmp_path}/raw.db"
+    rdb = storage.open_storage(url)
+    bowl = lambda a, w, b, s: 0.05 + 0.02 * math.log2(w / 0.05) ** 2  # noqa: E731
+    b = study_attrs()["batch_size"]
+    for sweep, extra in (("new", {"lambda_scale": attrs["lambda_scale"]}), ("old", {})):
+        write_panel(rdb, sweep=sweep, optimizer="adamw", schedule="warm-restarts", lrs=[1e-3],
+                    wd_norms=[0.0125, 0.025, 0.05, 0.1, 0.2], budgets=[2, 8], seeds=[0], error=bowl, n_test=50_000,
+                    n_train=100, **extra)
+    expected = {"new": [attrs["lambda_scale"][str(T)] for T in (2, 8)],
+                "old": [normalized_weight_decay(1.0, b, 100, T) for T in (2, 8)]}
+    for sweep in ("new", "old"):
+        table = storage.best_by_budget(url, sweep).sort_values("budget")
+        assert (table["raw_star"] / table["lambda_norm_star"]).tolist() == pytest.approx(expected[sweep])
