@@ -150,6 +150,8 @@ def budget_view(storage: StorageLike, sweep: str, schedule: str, optimizers: Seq
     line up; the λ_norm*(T) table reuses the panels' draws."""
     rdb = reader(storage)
     optimizers = list(dict.fromkeys(optimizers))
+    if not optimizers:
+        raise ValueError("budget_view needs at least one optimizer")
     meta, eff = panel_step.read(rdb, sweep, optimizers, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     found = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, keep_draws=True)

@@ -19,7 +19,8 @@ from storage.evidence.cells import percentile_interval
 
 class Selection(NamedTuple):
     """``error`` (...,) the reported best error; ``per_seed`` (..., K) and ``cells`` (..., K) for
-    cross-fitting (one entry per held-out seed; NaN / −1 where none), else ``cells`` (...,)."""
+    cross-fitting (one entry per seed column: its value at the cell chosen when its fold — the seed
+    itself up to MAX_FOLDS seeds — was held out; NaN / −1 where none), else ``cells`` (...,)."""
 
     error: np.ndarray
     per_seed: np.ndarray | None
