@@ -188,6 +188,9 @@ class Source:
         Optimizers without a study in the sweep get an empty panel at every budget."""
         info = self.sweep(sweep)
         present = [o for o in optimizers if (o, schedule) in info.studies]
+        if not present:
+            raise storage.UnknownNameError(f"no study of {', '.join(optimizers) or 'any optimizer'} with schedule "
+                                           f"{schedule!r} in sweep {sweep!r}")
         key = ("budget_view", sweep, schedule, tuple(present))
         panels, table = self.cache.get(key, lambda: storage.budget_view(self.rdb(), sweep, schedule, present,
                                                                          chance=info.chance, n_boot=self.n_boot))
