@@ -96,16 +96,27 @@ def best_and_headline(storage: StorageLike, sweep: str | None = None,
     """(:func:`best`, :func:`headline`) from one read and one bootstrap — what ``basin best`` prints;
     the headline is None when ``optimizer`` narrows the selection (a comparison needs both members)."""
     rdb = reader(storage)
-    meta, table, answers, eff = _best_read(rdb, sweep, optimizer, schedule, n_boot)
-    return table, (_headline(meta, table, answers, eff, rdb) if optimizer is None else None)
+    meta, table, answers, eff = _best_read(rdb, sweep, optimizer, schedule, n_boot, keep_draws=optimizer is None)
+    return table, (_with_headline(rdb, meta, table, answers, eff) if optimizer is None else None)
 
 
-def _best_read(rdb, sweep, optimizer, schedule, n_boot: int):
-    """(studies, :func:`best`'s table, the panels' answers, the effective trials) of one read."""
+def _best_read(rdb, sweep, optimizer, schedule, n_boot: int, *, keep_draws: bool = False):
+    """(studies, :func:`best`'s table, the panels' answers, the effective trials) of one read;
+    ``keep_draws``: the panels keep their bootstrap for the headline (:func:`_with_headline`)."""
     meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, keep_draws=keep_draws)
     return meta, _best_rows(ranked, answers), answers, eff
+
+
+def _with_headline(rdb, meta, table, answers, eff) -> pd.DataFrame:
+    """:func:`_headline` on the panels' own draws (the comparison reuses each side's bootstrap rather
+    than drawing it again), which are freed afterwards."""
+    try:
+        return _headline(meta, table, answers, eff, rdb)
+    finally:
+        for ans in answers.values():
+            evidence.noise.forget_draws(ans.panel)
 
 
 @read_errors
@@ -247,7 +258,8 @@ def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Seq
     ``storage.evidence.paired.compare_paired``); else each value's own test noise, with a note.
     """
     rdb = reader(storage)
-    return _headline(*_best_read(rdb, sweep, None, schedule, n_boot), rdb=rdb)
+    meta, table, answers, eff = _best_read(rdb, sweep, None, schedule, n_boot, keep_draws=True)
+    return _with_headline(rdb, meta, table, answers, eff)
 
 
 def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers, eff: pd.DataFrame | None = None,
