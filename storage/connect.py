@@ -28,6 +28,7 @@ import fcntl
 import hashlib
 import os
 import sqlite3
+import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
@@ -209,20 +210,48 @@ def exclusive(storage: optuna.storages.RDBStorage, name: str):
         yield
 
 
+#: {database path: (descriptor, in-process lock)}: the descriptors :func:`_file_lock` flocks, kept open.
+_LOCK_FDS: dict[str, tuple[int, threading.Lock]] = {}
+_LOCK_FDS_GUARD = threading.Lock()
+
+
+def _lock_fd(path: str) -> tuple[int, threading.Lock]:
+    """The process's descriptor of the database file for ``flock``, opened once and never closed.
+
+    Never closed on purpose: closing *any* descriptor of a file releases every POSIX lock the process
+    holds on it — SQLite's own included. A closed lock descriptor let another process's closing
+    connection take the file's exclusive lock, believe itself the last, checkpoint and delete the WAL
+    under this process's live connections ("disk I/O error" on its next write;
+    tests/storage/test_storage_connect.py). Reopened only when the path names another file now."""
+    with _LOCK_FDS_GUARD:
+        held = _LOCK_FDS.get(path)
+        if held is not None:
+            try:
+                same = os.fstat(held[0]).st_ino == os.stat(path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                return held
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        _LOCK_FDS[path] = (fd, held[1] if held is not None else threading.Lock())
+        return _LOCK_FDS[path]
+
+
 @contextmanager
 def _file_lock(path: str):
-    """Exclusive ``flock`` on the database file itself while Optuna creates its tables.
+    """Exclusive ``flock`` on the database file itself (Optuna creating its tables, a sweep's claims).
 
     ``flock`` locks are independent of the POSIX byte-range locks SQLite uses, so this does not
-    interfere with SQLite; it only serialises Basin processes initialising the same file.
-    """
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    interfere with SQLite — as long as no descriptor of the file is ever closed (:func:`_lock_fd`).
+    ``flock`` belongs to the shared descriptor, so threads of one process also take a
+    ``threading.Lock`` first."""
+    fd, in_process = _lock_fd(path)
+    with in_process:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _set_wal(path: str) -> None:

@@ -122,3 +122,29 @@ def test_bad_urls_are_one_line_errors(tmp_path):
     garbage.write_bytes(b"this is not a database file at all" * 200)
     with pytest.raises(StorageError, match="garbage.db"):
         open_storage(f"sqlite:///{garbage}")
+
+
+def test_basin_locks_never_release_sqlites_own_locks_on_the_database_file(tmp_path):
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's own
+    included: a Basin lock (``exclusive``, the claims' lock) that opened and closed the database file
+    let another process's closing connection think itself the last, checkpoint and delete the WAL
+    under this process's open connection — a sweep's next write then failed with "disk I/O error"
+    (seen when `basin sweep` ran adaptive rounds while another process read the database)."""
+    import subprocess
+    import sys
+
+    from storage.connect import exclusive
+
+    path = tmp_path / "b.db"
+    rdb = open_storage(f"sqlite:///{path}")
+    optuna.create_study(study_name="s", storage=rdb)
+    with rdb.engine.connect() as held:  # this process's live connection (a shared lock on the file)
+        held.execute(sa.text("SELECT count(*) FROM studies")).scalar()
+        with exclusive(rdb, "basin-claims/x"):
+            pass
+        reader = f"import sqlite3; c = sqlite3.connect({str(path)!r}); c.execute('select 1 from studies').fetchall(); c.close()"
+        subprocess.run([sys.executable, "-c", reader], check=True, timeout=60)
+        assert (tmp_path / "b.db-wal").exists() and (tmp_path / "b.db-shm").exists()
+        held.execute(sa.text("SELECT count(*) FROM studies")).scalar()
+    optuna.create_study(study_name="t", storage=rdb)  # a write after it: no disk I/O error
+    assert {s.study_name for s in optuna.get_all_study_summaries(rdb)} == {"s", "t"}
