@@ -25,6 +25,8 @@ FAST_MS, SLOW_MS = 5_000, 30_000
 
 
 def _status(sp: storage.SweepProgress) -> tuple[str, str]:
+    if sp.studies and all(s.adaptive for s in sp.studies):  # seeds only where the doubt is: no grid to fill
+        return ("adaptive, with failures", "failed") if sp.n_failed else ("adaptive: seeds where the doubt is", "done")
     if sp.n_done < sp.grid_size:
         return "running or unfinished", "running"
     if sp.n_failed:

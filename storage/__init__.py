@@ -13,6 +13,7 @@ One job per module:
 ``panel``       one panel (heatmap) with its evidence: the rule every heatmap number goes through
 ``basin_shape`` the coupling of a basin: the evidence's verdict, the top-10 axis, the edge slope
 ``answers``     the answers read from a database: best, by budget, coupling, headline, anytime, a heatmap, curves
+``doubt``       where an adaptive sweep runs next: every panel's cells in doubt and coupling verdicts
 ``progress``    every sweep's progress
 ``exports``     every trial to CSV or Parquet
 ``files``       atomic output files (exports, the dashboard's report)
@@ -47,10 +48,12 @@ _EXPORTS = {
                         "coupling", "coupling_frame", "curves", "headline"),
     "storage.schema": ("STUDY_ATTRS", "TRIAL_ATTRS", "GridPoint", "optimizer_info", "study_name", "trial_record"),
     "storage.record": ("delete_sweep", "ensure_study", "grid_distributions", "record_trial"),
+    "storage.doubt": ("Doubt", "in_doubt"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-_MODULES = ("analysis", "answers", "basin_shape", "cli_kit", "connect", "constants", "errors", "evidence", "exports",
+_MODULES = ("analysis", "answers", "basin_shape", "cli_kit", "connect", "constants", "doubt", "errors", "evidence",
+            "exports",
             "files", "frames", "json_ready", "panel", "progress", "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)

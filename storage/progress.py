@@ -42,6 +42,7 @@ class StudyProgress(_Progress):
     n_trials: int  # trials in the study, every state and duplicate included
     metric: str = "error"  # what the values are (storage.schema.is_error_metric)
     decay: str = "all"  # which parameters decay: all, or matrices (no decay on biases and norms)
+    adaptive: bool = False  # ran in adaptive rounds: fewer points than grid_size is its finished state
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ def list_sweeps(storage: StorageLike) -> list[SweepProgress]:
                     n_trials=int((frame["study"] == m.study).sum()),
                     metric=m.metric if isinstance(m.metric, str) else "error",
                     decay=m.decay if isinstance(m.decay, str) else "all",
+                    adaptive=bool(m.adaptive) if pd.notna(m.adaptive) else False,
                 )
             )
         sweeps.append(

@@ -64,6 +64,9 @@ OPTIONAL_STUDY_ATTRS: dict[str, type | tuple[type, ...]] = {
     # raw λ* of the budget answer without storage computing the formula (with warm restarts the runs'
     # recorded λ is the first period's, so it cannot serve)
     "lambda_scale": dict,
+    # the sweep ran in adaptive rounds (study.adaptive): the first seed on every cell, the others where
+    # the doubt is — fewer trials than grid_size is then its finished state, not an unfinished sweep
+    "adaptive": bool,
 }
 ERROR_METRIC = "error"  # the metric of a study without a ``metric`` attr (trainers.metrics.ERROR)
 DEFAULT_DECAY = "all"

@@ -314,7 +314,8 @@ def slots_of(spec: SweepSpec, nodes: list[dict]) -> int:
     return min(slots, spec.max_concurrent_trials) if spec.max_concurrent_trials else slots
 
 
-def study_attrs(spec: SweepSpec, text: str, version: str, prepared: Prepared, optimizer: str, sched) -> dict:
+def study_attrs(spec: SweepSpec, text: str, version: str, prepared: Prepared, optimizer: str, sched,
+                adaptive: bool = False) -> dict:
     """The user attrs of the study ``spec.name/optimizer/sched.name``, keyed and ordered as
     ``storage.schema`` declares them (STUDY_ATTRS, then OPTIONAL_STUDY_ATTRS); a value for a key the
     schema does not declare is an error here rather than an undocumented attr in the database.
@@ -330,6 +331,7 @@ def study_attrs(spec: SweepSpec, text: str, version: str, prepared: Prepared, op
         "optimizer_info": optimizers.get(optimizer).attr(), "spec_toml": text,
         # λ/λ_norm for the whole budget T, by trainers.schedules' formula: how storage turns λ_norm* into raw λ*
         "lambda_scale": {str(T): normalized_weight_decay(1.0, spec.batch_size, info.n_train, T) for T in spec.budgets},
+        "adaptive": bool(adaptive),
     }
     declared = [*STUDY_ATTRS, *OPTIONAL_STUDY_ATTRS]
     undeclared = sorted(set(values) - set(declared))
@@ -338,22 +340,23 @@ def study_attrs(spec: SweepSpec, text: str, version: str, prepared: Prepared, op
     return {key: values[key] for key in declared if key in values}
 
 
-def open_studies(spec: SweepSpec, rdb, text: str, version: str, prepared: Prepared) -> dict:
+def open_studies(spec: SweepSpec, rdb, text: str, version: str, prepared: Prepared, adaptive: bool = False) -> dict:
     studies = {}
     for opt_name in spec.optimizers:
         for sched in spec.schedules:
             studies[(opt_name, sched.name)] = ensure_study(
                 rdb, sweep=spec.name, optimizer=opt_name, schedule=sched.name,
-                attrs=study_attrs(spec, text, version, prepared, opt_name, sched),
+                attrs=study_attrs(spec, text, version, prepared, opt_name, sched, adaptive),
             )
     return studies
 
 
-def missing_points(spec: SweepSpec, rdb) -> list[Point]:
+def missing_points(spec: SweepSpec, rdb, points: list[Point] | None = None) -> list[Point]:
+    """The grid points (``points``: a part of the grid, default all of it) without a COMPLETE trial."""
     from storage.sql import completed_points
 
     done = completed_points(rdb.engine, spec.name)
-    return [p for p in spec.points() if p not in done]
+    return [p for p in (spec.points() if points is None else points) if p not in done]
 
 
 class _Heartbeat:
@@ -385,10 +388,13 @@ class _Heartbeat:
 def run_sweep(
     spec: SweepSpec, text: str, *, storage_url: str | None = None, address: str | None = None,
     verbose: bool = False, quiet: bool = False, limit: int | None = None, pack: int | str | None = None,
-    trainable=None, code: str | None = None, prepared: Prepared | None = None,
+    trainable=None, code: str | None = None, prepared: Prepared | None = None, points: list[Point] | None = None,
+    adaptive: bool = False,
 ) -> dict:
     """Run every grid point that has no COMPLETE trial and no live claim yet. Returns counts.
 
+    ``points``: run only these points of the grid (an adaptive round, ``study.adaptive``, which sets
+    ``adaptive``: the studies record that they ran so); the counts are then of them.
     ``pack`` overrides the spec's ``pack``, ``code`` its ``code`` folder. ``prepared``: the result
     of :func:`study.preflight.prepare` when the caller ran it already (else it runs here, first).
     ``trainable`` replaces :func:`run_pack` (same signature); tests use it to kill or break trials.
@@ -400,8 +406,8 @@ def run_sweep(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pack = spec.pack if pack is None else pack
     rdb = open_storage(storage_url)
-    missing = missing_points(spec, rdb)
-    total = len(spec.points())
+    missing = missing_points(spec, rdb, points)
+    total = len(spec.points() if points is None else points)
     summary = {"total": total, "already_complete": total - len(missing), "run": 0, "in_flight": 0,
                "packs": 0, "failed": 0, "diverged": 0}
     if not missing:
@@ -412,7 +418,7 @@ def run_sweep(
         # We disable Tune's result files, so its end-of-run summary would warn about each trial.
         logging.getLogger("ray.tune").setLevel(logging.ERROR)
     version = code_version()
-    studies = open_studies(spec, rdb, text, version, prepared)
+    studies = open_studies(spec, rdb, text, version, prepared, adaptive)
     claims, in_flight = claim_points(rdb, studies, distributions(spec), missing[:limit] if limit else missing,
                                      spec.name)
     summary.update(run=len(claims), in_flight=len(in_flight))

@@ -26,6 +26,11 @@ A spec (every key; see examples/ and the README)::
     cpus = 1
     gpus = 0                          # fractions allowed, e.g. 0.25
 
+    [adaptive]                        # optional: seeds where the doubt is (study.adaptive)
+    radius = 0                        # the first seed on every cell, then every seed on the plausible optima
+    max_radius = 2                    # and, per basin row, the best cell ± radius and the edge's cells;
+    max_runs = 500                    # the window widens to max_radius while a verdict is undecided
+
     [[schedules]]                     # one or more
     name = "cosine"                   # fixed | step-drop | cosine | warm-restarts (+ their parameters)
 
@@ -115,6 +120,21 @@ class Resources(_Strict):
     gpus: float = Field(default=0.0, ge=0)
 
 
+class Adaptive(_Strict):
+    """``[adaptive]``: the first seed on every cell, then every seed only where the doubt is
+    (``study.adaptive``; the rule: ``storage.evidence.doubt``)."""
+
+    radius: int = Field(default=0, ge=0)      # columns around each row's best cell in the first round
+    max_radius: int = Field(default=2, ge=0)  # the widest window while a coupling verdict is undecided
+    max_runs: int | None = Field(default=None, ge=1)  # the run budget (default: the full grid's)
+
+    @model_validator(mode="after")
+    def _radii(self) -> "Adaptive":
+        if self.max_radius < self.radius:
+            raise ValueError(f"max_radius ({self.max_radius}) must be >= radius ({self.radius})")
+        return self
+
+
 class SweepSpec(_Strict):
     name: str = Field(min_length=1)
     dataset: str
@@ -133,6 +153,7 @@ class SweepSpec(_Strict):
     n_test: int | None = Field(default=DEFAULTS["n_test"], ge=1)
     curve_test: int | None = Field(default=DEFAULTS["curve_test"], ge=1)
     resources: Resources = Resources()
+    adaptive: Adaptive | None = None
     schedules: list[ScheduleSpec]
     optimizers: dict[str, OptimizerGrid]
 
@@ -180,6 +201,13 @@ class SweepSpec(_Strict):
         if any(s < 0 for s in value) or len(set(value)) != len(value):
             raise ValueError(f"seeds must be distinct integers >= 0; got {value}")
         return value
+
+    @model_validator(mode="after")
+    def _adaptive_seeds(self) -> "SweepSpec":
+        if self.adaptive is not None and len(self.seeds) < 2:
+            raise ValueError("adaptive: needs at least two seeds to add where the doubt is; "
+                             "give seeds = [0, 1, 2] or remove the [adaptive] table")
+        return self
 
     @field_validator("schedules")
     @classmethod
@@ -235,6 +263,10 @@ class SweepSpec(_Strict):
                             for seed in self.seeds:
                                 out.append(Point(opt_name, sched.name, lr, wd_norm, budget, seed))
         return out
+
+    def first_points(self) -> list["Point"]:
+        """The grid points of the first seed: an adaptive sweep's first round."""
+        return [p for p in self.points() if p.seed == self.seeds[0]]
 
     def study_grid_size(self, optimizer: str) -> int:
         return len(self.lr_values(optimizer)) * len(self.wd_norm_values(optimizer)) * len(self.budgets) * len(self.seeds)

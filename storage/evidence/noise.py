@@ -32,6 +32,17 @@ to [0, 1] after the seed stage, as the per-slot form clips every slot, so the co
 gain (``Sm``, ``Sf``) rather than one deviation: under the ``t`` gain a partly diverged cell is pushed
 far outside [0, 1], and clipping only the mean would make it look good.
 
+Mixed panels (an adaptive sweep, :mod:`storage.evidence.doubt`: more seeds only where the doubt is).
+A one-seed cell has no seed spread of its own: resampling its one value gives it none, and its
+interval would hold the test noise only. In a panel whose other cells have ≥ 2 seeds, a measured
+one-seed cell *borrows* the seed variance of the :data:`BORROW_FROM` cells with seeds nearest to it in
+mean error (:func:`borrowed_seed_sd`: Σ(k−1)·(s² − v̂)/Σ(k−1) over them, on Σ(k−1) degrees of
+freedom — near, because the spread is not the same everywhere: cells on a cliff's edge vary between
+seeds far more than the plateau's): its seed stage adds Normal(0, σ̂_c²) to its value (times
+t_df/z under the ``t`` gain), drawn once per draw and cell, and the test stage then redraws it as any
+value. A panel where every cell has one seed borrows nothing (no spread to borrow:
+its intervals say "test set" only, as before); a panel where every cell has its seeds is unchanged.
+
 Folds (:func:`panel_folds`) are the panel's own: among the seed columns that hold a value, a column's
 rank mod min(k, MAX_FOLDS) — a panel with 2 of a sweep's 7 seeds is still cross-fitted leave-one-out.
 
@@ -97,6 +108,60 @@ def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: fl
     excess = np.maximum(expansion(k, level, expand) ** 2 * s2 - binom, 0.0)
     ratio = np.divide(excess, s2, out=np.zeros_like(s2), where=s2 > 0)
     return centre, np.sqrt(ratio * k / np.maximum(k - 1, 1))
+
+
+#: A one-seed cell borrows the seed variance pooled over this many cells with seeds, nearest in mean error.
+BORROW_FROM = 6
+
+
+def seed_spreads(E: np.ndarray, fixed: np.ndarray, n_test: int | None,
+                 se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cells, s² − v̂, k − 1) of the panel's cells with ≥ 2 seeds and no fixed value: each one's
+    sample variance s² less its test noise v̂ (as in :func:`seed_gain`: what the seeds add), and its
+    degrees of freedom."""
+    E = np.asarray(E, float)
+    finite = np.isfinite(E)
+    k = finite.sum(1)
+    multi = np.flatnonzero((k >= 2) & ~(np.asarray(fixed, bool) & finite).any(1))
+    Em, km = E[multi], k[multi]
+    centre = _nanmean(Em, 1) if len(multi) else np.zeros(0)
+    s2 = np.nansum((Em - centre[:, None]) ** 2, 1) / np.maximum(km - 1, 1)
+    if se is not None:
+        v = np.nansum(np.where(finite[multi], np.asarray(se, float)[multi] ** 2, np.nan), 1) / np.maximum(km, 1)
+    elif n_test is not None and n_test > 1:
+        v = np.nansum(Em * (1 - Em), 1) / np.maximum(km, 1) / (n_test - 1)
+    else:
+        v = np.zeros(len(Em))
+    return multi, s2 - v, km - 1
+
+
+def borrowed_seed_sd(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: float = DEFAULT_LEVEL,
+                     se: np.ndarray | None = None) -> dict[str, np.ndarray] | None:
+    """Per cell, the seed stage's sd for a measured one-seed cell of a panel whose other cells have
+    seeds: {"variance": σ̂_c, "t": σ̂_c·t_df/z}, σ̂_c² pooled over the :data:`BORROW_FROM` cells with
+    seeds nearest in mean error (a cliff's unstable cells do not lend their spread to the plateau);
+    0 for every other cell; None when nothing borrows."""
+    E = np.asarray(E, float)
+    finite = np.isfinite(E)
+    single = np.flatnonzero((finite.sum(1) == 1) & ~(np.asarray(fixed, bool) & finite).any(1))
+    if not len(single):
+        return None
+    cells, excess, df = seed_spreads(E, fixed, n_test, se)
+    if not len(cells):
+        return None
+    means = _nanmean(E[cells], 1)
+    mine = _nanmean(E[single], 1)
+    m = min(BORROW_FROM, len(cells))
+    pick = np.argsort(np.abs(mine[:, None] - means[None, :]), axis=1, kind="stable")[:, :m]  # (singles, m)
+    d = df[pick]
+    var = np.maximum((d * excess[pick]).sum(1) / d.sum(1), 0.0)
+    sd = np.zeros(len(E))
+    sd[single] = np.sqrt(var)
+    t = np.zeros(len(E))
+    t[single] = sd[single] * expansion(d.sum(1) + 1, level, "t")
+    if not sd.any():
+        return None
+    return {"variance": sd, "t": t}
 
 
 def cell_mean_draws(E: np.ndarray, fixed: np.ndarray, n_test: int | None, columns: np.ndarray, rng: Rng = None, *,
@@ -254,6 +319,12 @@ def draw_arrays(E: np.ndarray, fixed: np.ndarray, n_test: int | None, counts: np
     part = lambda i: R[:, i * C:(i + 1) * C]  # noqa: E731
     N, Sm = part(0), {"variance": part(1), "t": part(2)}
     Nm, Sf = (part(3), {"variance": part(4), "t": part(5)}) if some_fixed else (N, None)
+    borrowed = borrowed_seed_sd(E, fixed, n_test, level=level, se=se)
+    if borrowed is not None:  # a one-seed cell of a mixed panel: the pooled seed spread, drawn (module doc)
+        z = gen.standard_normal(N.shape[:2])[:, :, None]
+        Sm = {e: Sm[e] + Nm * borrowed[e][None, :, None] * z for e in Sm}
+        if se is None:  # an error stays in [0, 1]: the fold's sum in [0, N^m]
+            Sm = {e: np.clip(x, 0.0, Nm) for e, x in Sm.items()}
     seed_stage = Sm["variance"]  # the measured slots' sum after the seed stage
     Y = seed_stage
     have = Nm > 0
@@ -301,5 +372,5 @@ def forget_draws(panel: Panel) -> None:
     panel.__dict__.pop("_draws", None)
 
 
-__all__ = ["MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws",
-           "fold_selection", "panel_folds"]
+__all__ = ["BORROW_FROM", "MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "borrowed_seed_sd", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws",
+           "fold_selection", "panel_folds", "seed_spreads"]

@@ -86,4 +86,45 @@ def panels(shape: str, k: int, reps: int, rng: np.random.Generator, *, n_test: i
     return out
 
 
-__all__ = ["ALPHAS", "CHANCE", "SHAPES", "WDS", "panels", "truth"]
+def adaptive(panel: Panel, n_boot: int, rng: np.random.Generator, *, radius: int = 0, max_radius: int = 2,
+             tol: float | None = None) -> tuple[Panel, int]:
+    """What an adaptive sweep (``study.adaptive``) would have recorded of a full panel: its first seed
+    on every cell, then every seed on the cells in doubt, round by round by the same rules
+    (:func:`storage.evidence.doubt.doubt_cells`, :func:`storage.evidence.doubt.next_step`) on the
+    answers of what is recorded so far. Returns (the recorded panel, its number of runs)."""
+    from storage.constants import DEFAULT_TOL
+    from storage.evidence import doubt
+    from storage.evidence.base import seed_draws
+    from storage.evidence.cells import cell_evidence
+    from storage.evidence.landscape import coupling
+
+    tol = DEFAULT_TOL if tol is None else tol
+    finite = np.isfinite(panel.E)
+    first = finite & (np.arange(panel.E.shape[1]) == 0)[None, :]
+    keep = np.zeros(len(panel.E), bool)
+
+    def recorded(keep):
+        mask = first | (keep[:, None] & finite)
+        E = np.where(mask, panel.E, np.nan)
+        return Panel(E, panel.fixed & mask, panel.n_test, panel.alphas, panel.wd_norms, panel.seeds,
+                     budget=panel.budget, se=None if panel.se is None else np.where(mask, panel.se, 0.0),
+                     chance=panel.chance)
+
+    for _ in range(1 + 6):  # the first read, then at most study.adaptive.MAX_ROUNDS rounds
+        P = recorded(keep)
+        draws = seed_draws(P.seeds, n_boot, rng)
+        c = coupling(P, draws, rng, tol=tol)
+        cells = doubt.doubt_cells(P, cell_evidence(P, draws, rng), basin=c.basin, edge_lo=c.edge_lo,
+                                  edge_hi=c.edge_hi, radius=radius)
+        missing = int((cells[:, None] & finite & ~np.isfinite(P.E)).sum())
+        step, _ = doubt.next_step(missing, c.verdict != "inconclusive", radius, max_radius)
+        if step == "stop":
+            break
+        if step == "widen":
+            radius += 1
+        keep |= cells
+    P = recorded(keep)
+    return P, int(np.isfinite(P.E).sum())
+
+
+__all__ = ["ALPHAS", "CHANCE", "SHAPES", "WDS", "adaptive", "panels", "truth"]

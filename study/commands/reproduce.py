@@ -31,6 +31,10 @@ def register(subparsers) -> None:
     p.add_argument("--no-run", action="store_true", help="run nothing: read what is recorded")
     p.add_argument("--address", default=None, help="Ray cluster to run on (default: $RAY_ADDRESS, else a local Ray)")
     p.add_argument("--pack", default=None, help="override the specs' pack (auto or N)")
+    p.add_argument("--until-decided", action="store_true",
+                   help="run every preset sweep adaptively: the first seed on every cell, then every seed only "
+                        "where the doubt is, until each verdict is decided (specs with an [adaptive] table "
+                        "always run so)")
     p.add_argument("--boot", type=positive_int, default=DEFAULT_BOOT, metavar="N", help=f"bootstrap draws (default {DEFAULT_BOOT})")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print the verdicts as JSON")
@@ -80,6 +84,7 @@ def _run_sweeps(preset, url: str, args) -> None:
     """Run each preset sweep's missing points on one Ray session (resumable: done points are skipped)."""
     import ray
 
+    from study.adaptive import run_adaptive
     from study.commands.sweep import _pack
     from study.driver import connect_ray, run_sweep
 
@@ -88,6 +93,12 @@ def _run_sweeps(preset, url: str, args) -> None:
     connect_ray(args.address, verbose=False)
     try:
         for key, (spec, text) in preset.specs.items():
+            if (spec.adaptive is not None or args.until_decided) and len(spec.seeds) >= 2:
+                ad = run_adaptive(spec, text, storage_url=url, quiet=args.quiet, pack=pack,
+                                  log=lambda line, key=key: print(f"{key}: {line}", file=sys.stderr))
+                print(f"{key}: sweep {spec.name} (adaptive): ran {ad.counts.get('run', 0)} points in "
+                      f"{len(ad.rounds)} rounds; stopped: {ad.stopped}", file=sys.stderr)
+                continue
             summary = run_sweep(spec, text, storage_url=url, quiet=args.quiet, pack=pack)
             print(f"{key}: sweep {spec.name}: ran {summary['run']} points "
                   f"({summary['already_complete']} already complete)", file=sys.stderr)

@@ -26,6 +26,12 @@ def register(subparsers) -> None:
     p.add_argument("--code", default=None, metavar="DIR",
                    help="folder of your model/data-set code, imported here and shipped to every Ray worker "
                         "(default: the spec's code)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--adaptive", action="store_true", default=None,
+                      help="the first seed on every cell, then every seed only where the doubt is, in rounds "
+                           "(the spec's [adaptive] table, else its defaults)")
+    mode.add_argument("--full-grid", action="store_false", dest="adaptive",
+                      help="every seed on every cell, even when the spec has an [adaptive] table")
     p.add_argument("--verbose", action="store_true", help="show Ray's and Tune's own output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -43,7 +49,7 @@ def _pack(text: str) -> int | str:
     return value
 
 
-def describe(spec, prepared, pack: int | str | None = None) -> str:
+def describe(spec, prepared, pack: int | str | None = None, adaptive: bool = False) -> str:
     points = spec.points()
     checked = prepared.checked
     lines = [f"sweep {spec.name}: {len(points)} grid points on {spec.dataset} with {spec.model} (batch {spec.batch_size})"]
@@ -63,6 +69,15 @@ def describe(spec, prepared, pack: int | str | None = None) -> str:
     epochs = sum(p.budget for p in points)
     per_trial = f"{spec.resources.cpus:g} CPU" + (f", {spec.resources.gpus:g} GPU" if spec.resources.gpus else "")
     lines.append(f"  work: {epochs} training epochs in all; each trial takes {per_trial}; budgets {spec.budgets}")
+    if adaptive:
+        from study.adaptive import settings
+
+        cfg = settings(spec)
+        first = spec.first_points()
+        lines.append(f"  adaptive: round 0 runs seed {spec.seeds[0]} on every cell ({len(first)} points); later rounds "
+                     f"run seeds {spec.seeds[1:]} only on the cells in doubt (window ±{cfg.radius}…±{cfg.max_radius} "
+                     f"columns, at most {cfg.max_runs or len(points)} runs in all)")
+        points = first
     from study import packs
 
     pack = spec.pack if pack is None else pack
@@ -87,8 +102,14 @@ def run(args: argparse.Namespace) -> int:
         prepared = prepare(spec, args.code)
     except SpecError as exc:
         return fail(prog, f"error: {args.spec}: {exc}")
+    adaptive = spec.adaptive is not None if args.adaptive is None else args.adaptive
+    if adaptive and len(spec.seeds) < 2:
+        return fail(prog, f"error: {args.spec}: seeds: --adaptive needs at least two seeds to add where the doubt is; "
+                          "give seeds = [0, 1, 2]")
+    if adaptive and args.limit is not None:
+        return fail(prog, "error: --limit: an adaptive sweep chooses its own points; use [adaptive] max_runs instead")
     if args.dry_run:
-        print(describe(spec, prepared, args.pack))
+        print(describe(spec, prepared, args.pack, adaptive))
         return EXIT_OK
 
     from storage.connect import default_url, safe_url
@@ -98,10 +119,23 @@ def run(args: argparse.Namespace) -> int:
 
     url = args.storage or default_url()
     try:
-        summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
-                            quiet=args.quiet, limit=args.limit, pack=args.pack, prepared=prepared)
+        if adaptive:
+            from study.adaptive import run_adaptive
+
+            ad = run_adaptive(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
+                              quiet=args.quiet, pack=args.pack, prepared=prepared)
+            summary = {"total": ad.total, "already_complete": 0, **ad.counts}
+        else:
+            summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
+                                quiet=args.quiet, limit=args.limit, pack=args.pack, prepared=prepared)
     except (SpecError, StorageError, DataError) as exc:  # a bad spec, a storage it cannot use, data it cannot load
         return fail(prog, f"error: {exc}")
+    if adaptive:
+        rounds = ", ".join(f"{r.run}" for r in ad.rounds)
+        print(f"sweep {spec.name} (adaptive): ran {summary['run']} points in {len(ad.rounds)} rounds ({rounds}) and "
+              f"{summary['packs']} packs, {summary['failed']} failed, {summary['diverged']} diverged; stopped: "
+              f"{ad.stopped}; results in {safe_url(url)}")
+        return EXIT_OK
     flight = (f"; {summary['in_flight']} points in flight in another driver were skipped"
               if summary["in_flight"] else "")
     if summary["run"] == 0:
