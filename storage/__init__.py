@@ -53,8 +53,7 @@ _EXPORTS = {
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 _MODULES = ("analysis", "answers", "basin_shape", "cli_kit", "connect", "constants", "doubt", "errors", "evidence",
-            "exports",
-            "files", "frames", "json_ready", "panel", "progress", "record", "schema", "sql", "tables", "testing")
+            "exports", "files", "frames", "json_ready", "panel", "progress", "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)
 

@@ -17,9 +17,7 @@ from storage.connect import StorageLike, reader
 from storage.constants import DEFAULT_BOOT, DEFAULT_TOL
 from storage.errors import read_errors
 from storage.evidence import doubt as rule
-
-#: The verdicts that decide a panel's coupling claim.
-DECIDED = ("coupled", "decoupled")
+from storage.evidence.doubt import DECIDED
 
 
 @dataclass(frozen=True)

@@ -23,10 +23,8 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 
+from storage.evidence.doubt import MAX_ROUNDS
 from study.spec import Adaptive, Point, SweepSpec
-
-#: Rounds after the first at most (each widens the window or adds the cells that came into doubt).
-MAX_ROUNDS = 6
 
 
 @dataclass

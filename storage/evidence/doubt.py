@@ -32,10 +32,15 @@ import numpy as np
 
 from storage.evidence.base import Panel
 from storage.evidence.cells import CellEvidence
+from storage.evidence.landscape import PREDICTIONS
 
 #: Columns around each row's best cell that get every seed in the first adaptive round (0: the best
 #: cell alone; measured on planted 8 × 8 landscapes, ±1 costs 10% more runs and changes no verdict).
 DEFAULT_RADIUS = 0
+#: Rounds after the first at most (each adds the cells that came into doubt or widens the window).
+MAX_ROUNDS = 6
+#: The coupling verdicts that decide a panel's claim (the predictions: coupled, decoupled).
+DECIDED = tuple(PREDICTIONS)
 
 
 def _column(x: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -107,4 +112,4 @@ def row_arrays(rows: Sequence[dict], alphas: np.ndarray) -> tuple[np.ndarray, np
     return basin, e_lo, e_hi
 
 
-__all__ = ["DEFAULT_RADIUS", "doubt_cells", "next_step", "row_arrays"]
+__all__ = ["DECIDED", "DEFAULT_RADIUS", "MAX_ROUNDS", "doubt_cells", "next_step", "row_arrays"]

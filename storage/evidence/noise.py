@@ -88,13 +88,12 @@ def expansion(k: np.ndarray, level: float = DEFAULT_LEVEL, expand: str = "t") ->
     return out
 
 
-def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: float = DEFAULT_LEVEL,
-              expand: str = "t", se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(ē, g) per cell: the seed stage maps a chosen value e_s to ē + g·(e_s − ē).
-
-    g makes the draws' variance of the cell mean max(f²·s², v̂)/k: with τ² = max(f²·s², v̂),
-    g = √(k/(k − 1))·√((τ² − v̂)/s²), and the test stage adds v̂ back.
-    """
+def cell_spread(E: np.ndarray, fixed: np.ndarray, n_test: int | None,
+                se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per cell (k, ē, s², v̂): its finite values, their mean, their sample variance (ddof 1; 0 with
+    one value) and the test noise v̂ of one value (mean e(1 − e)/(n_test − 1) over its measured values,
+    or mean se² for a loss; 0 for fixed values or without n_test) — what the seed stage is set from."""
+    E = np.asarray(E, float)
     finite = np.isfinite(E)
     k = finite.sum(1)
     centre = _nanmean(E, 1)
@@ -105,6 +104,17 @@ def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: fl
         binom = np.where(finite & ~fixed, se**2, 0.0).sum(1) / np.maximum(k, 1)
     elif n_test is not None and n_test > 1:
         binom = np.where(finite & ~fixed, E * (1 - E), 0.0).sum(1) / np.maximum(k, 1) / (n_test - 1)
+    return k, centre, s2, binom
+
+
+def seed_gain(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: float = DEFAULT_LEVEL,
+              expand: str = "t", se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(ē, g) per cell: the seed stage maps a chosen value e_s to ē + g·(e_s − ē).
+
+    g makes the draws' variance of the cell mean max(f²·s², v̂)/k: with τ² = max(f²·s², v̂),
+    g = √(k/(k − 1))·√((τ² − v̂)/s²), and the test stage adds v̂ back.
+    """
+    k, centre, s2, binom = cell_spread(E, fixed, n_test, se)
     excess = np.maximum(expansion(k, level, expand) ** 2 * s2 - binom, 0.0)
     ratio = np.divide(excess, s2, out=np.zeros_like(s2), where=s2 > 0)
     return centre, np.sqrt(ratio * k / np.maximum(k - 1, 1))
@@ -116,23 +126,12 @@ BORROW_FROM = 6
 
 def seed_spreads(E: np.ndarray, fixed: np.ndarray, n_test: int | None,
                  se: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cells, s² − v̂, k − 1) of the panel's cells with ≥ 2 seeds and no fixed value: each one's
-    sample variance s² less its test noise v̂ (as in :func:`seed_gain`: what the seeds add), and its
-    degrees of freedom."""
-    E = np.asarray(E, float)
-    finite = np.isfinite(E)
-    k = finite.sum(1)
-    multi = np.flatnonzero((k >= 2) & ~(np.asarray(fixed, bool) & finite).any(1))
-    Em, km = E[multi], k[multi]
-    centre = _nanmean(Em, 1) if len(multi) else np.zeros(0)
-    s2 = np.nansum((Em - centre[:, None]) ** 2, 1) / np.maximum(km - 1, 1)
-    if se is not None:
-        v = np.nansum(np.where(finite[multi], np.asarray(se, float)[multi] ** 2, np.nan), 1) / np.maximum(km, 1)
-    elif n_test is not None and n_test > 1:
-        v = np.nansum(Em * (1 - Em), 1) / np.maximum(km, 1) / (n_test - 1)
-    else:
-        v = np.zeros(len(Em))
-    return multi, s2 - v, km - 1
+    """(cells, s² − v̂, k − 1) of the panel's cells with ≥ 2 seeds and no fixed value
+    (:func:`cell_spread`): what the seeds add to a value's variance, and its degrees of freedom."""
+    fixed = np.asarray(fixed, bool)
+    k, _, s2, binom = cell_spread(E, fixed, n_test, se)
+    multi = np.flatnonzero((k >= 2) & ~(fixed & np.isfinite(np.asarray(E, float))).any(1))
+    return multi, (s2 - binom)[multi], k[multi] - 1
 
 
 def borrowed_seed_sd(E: np.ndarray, fixed: np.ndarray, n_test: int | None, *, level: float = DEFAULT_LEVEL,
@@ -372,5 +371,5 @@ def forget_draws(panel: Panel) -> None:
     panel.__dict__.pop("_draws", None)
 
 
-__all__ = ["BORROW_FROM", "MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "borrowed_seed_sd", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws",
+__all__ = ["BORROW_FROM", "MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "borrowed_seed_sd", "cell_spread", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws",
            "fold_selection", "panel_folds", "seed_spreads"]

@@ -110,14 +110,14 @@ def adaptive(panel: Panel, n_boot: int, rng: np.random.Generator, *, radius: int
                      budget=panel.budget, se=None if panel.se is None else np.where(mask, panel.se, 0.0),
                      chance=panel.chance)
 
-    for _ in range(1 + 6):  # the first read, then at most study.adaptive.MAX_ROUNDS rounds
+    for _ in range(1 + doubt.MAX_ROUNDS):  # the first read, then at most MAX_ROUNDS rounds, as study.adaptive
         P = recorded(keep)
         draws = seed_draws(P.seeds, n_boot, rng)
         c = coupling(P, draws, rng, tol=tol)
         cells = doubt.doubt_cells(P, cell_evidence(P, draws, rng), basin=c.basin, edge_lo=c.edge_lo,
                                   edge_hi=c.edge_hi, radius=radius)
         missing = int((cells[:, None] & finite & ~np.isfinite(P.E)).sum())
-        step, _ = doubt.next_step(missing, c.verdict != "inconclusive", radius, max_radius)
+        step, _ = doubt.next_step(missing, c.verdict in doubt.DECIDED, radius, max_radius)
         if step == "stop":
             break
         if step == "widen":

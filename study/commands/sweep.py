@@ -124,17 +124,16 @@ def run(args: argparse.Namespace) -> int:
 
             ad = run_adaptive(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
                               quiet=args.quiet, pack=args.pack, prepared=prepared)
-            summary = {"total": ad.total, "already_complete": 0, **ad.counts}
         else:
             summary = run_sweep(spec, text, storage_url=url, address=args.address, verbose=args.verbose,
                                 quiet=args.quiet, limit=args.limit, pack=args.pack, prepared=prepared)
     except (SpecError, StorageError, DataError) as exc:  # a bad spec, a storage it cannot use, data it cannot load
         return fail(prog, f"error: {exc}")
     if adaptive:
-        rounds = ", ".join(f"{r.run}" for r in ad.rounds)
-        print(f"sweep {spec.name} (adaptive): ran {summary['run']} points in {len(ad.rounds)} rounds ({rounds}) and "
-              f"{summary['packs']} packs, {summary['failed']} failed, {summary['diverged']} diverged; stopped: "
-              f"{ad.stopped}; results in {safe_url(url)}")
+        n = ad.counts
+        print(f"sweep {spec.name} (adaptive): ran {n['run']} points in {len(ad.rounds)} rounds "
+              f"({', '.join(str(r.run) for r in ad.rounds)}) and {n['packs']} packs, {n['failed']} failed, "
+              f"{n['diverged']} diverged; stopped: {ad.stopped}; results in {safe_url(url)}")
         return EXIT_OK
     flight = (f"; {summary['in_flight']} points in flight in another driver were skipped"
               if summary["in_flight"] else "")
