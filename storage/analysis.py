@@ -184,17 +184,38 @@ def full_grid(lr_values, wd_norm_values, ranked: pd.DataFrame) -> pd.DataFrame:
     """The full α × λ_norm product of a panel with its ranked cells merged in.
 
     Cells with no trial are kept, marked ``missing`` (0 seeds, no error): a heatmap shows the hole.
+    Rows: the α values in order of first appearance (each grid key once), λ_norm fastest.
     """
-    lrs = pd.DataFrame({"lr": np.asarray(lr_values, float)}).assign(_lr=lambda d: grid_key(d["lr"]))
-    wds = pd.DataFrame({"wd_norm": np.asarray(wd_norm_values, float)}).assign(_wd=lambda d: grid_key(d["wd_norm"]))
-    grid = lrs.drop_duplicates("_lr").merge(wds.drop_duplicates("_wd"), how="cross")
-    keep = ["_lr", "_wd", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
-            "diverged_any", "diverged_all", "rank", "top10", "best"]
-    out = grid.merge(ranked[keep], on=["_lr", "_wd"], how="left")
-    out["missing"] = out["n_seeds"].isna()
-    for col in ("n_seeds", "n_failed", "n_diverged"):
-        out[col] = out[col].fillna(0).astype(int)
-    for col in ("diverged_any", "diverged_all", "top10", "best"):
-        out[col] = out[col].astype("boolean").fillna(False).astype(bool)
-    out["rank"] = out["rank"].astype("Int64")
+    lr, wd = np.asarray(lr_values, float), np.asarray(wd_norm_values, float)
+    lk, wk = grid_key(pd.Series(lr)), grid_key(pd.Series(wd))
+    li, wi = np.sort(np.unique(lk, return_index=True)[1]), np.sort(np.unique(wk, return_index=True)[1])
+    nl, nw = li.size, wi.size
+    out = pd.DataFrame({"lr": np.repeat(lr[li], nw), "_lr": np.repeat(lk[li], nw),
+                        "wd_norm": np.tile(wd[wi], nl), "_wd": np.tile(wk[wi], nl)})
+    # each ranked cell's row of the product (a panel has one row per (α, λ_norm) key; cells off the axes drop out)
+    row_l = pd.Index(lk[li]).get_indexer(ranked["_lr"].to_numpy(float))
+    row_w = pd.Index(wk[wi]).get_indexer(ranked["_wd"].to_numpy(float))
+    on = (row_l >= 0) & (row_w >= 0)
+    rows = row_l[on] * nw + row_w[on]
+    if np.unique(rows).size != rows.size:
+        raise ValueError("full_grid needs one ranked row per (α, λ_norm) cell: pass one panel's cells")
+    found = ranked[on]
+
+    def column(name: str, fill, dtype):
+        col = np.full(nl * nw, fill, dtype=dtype)
+        col[rows] = found[name].to_numpy(dtype=dtype, na_value=fill) if len(found) else col[rows]
+        return col
+
+    for name in ("wd", "test_error", "test_error_std"):
+        out[name] = column(name, np.nan, float)
+    for name in ("n_seeds", "n_failed", "n_diverged"):
+        out[name] = column(name, 0, int)
+    for name in ("diverged_any", "diverged_all"):
+        out[name] = column(name, False, bool)
+    out["rank"] = pd.array(column("rank", np.nan, float), dtype="Int64")
+    for name in ("top10", "best"):
+        out[name] = column(name, False, bool)
+    missing = np.ones(nl * nw, bool)
+    missing[rows] = False
+    out["missing"] = missing
     return out

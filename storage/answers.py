@@ -103,9 +103,10 @@ def best_and_headline(storage: StorageLike, sweep: str | None = None,
 def _best_read(rdb, sweep, optimizer, schedule, n_boot: int, *, keep_draws: bool = False):
     """(studies, :func:`best`'s table, the panels' answers, the effective trials) of one read;
     ``keep_draws``: the panels keep their bootstrap for the headline (:func:`_with_headline`)."""
-    meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
+    meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, keep_draws=keep_draws)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, axes=axes,
+                                 keep_draws=keep_draws)
     return meta, _best_rows(ranked, answers), answers, eff
 
 
@@ -143,11 +144,12 @@ def best_by_budget(
     raw_exponent, raw_exponent_lo/_hi (= k − ½), consistent, favoured, verdict.
     """
     rdb = reader(storage)
-    meta, eff = panel_step.read(rdb, sweep, optimizer, schedule)
+    meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule)
     if budgets is not None:
         eff = eff[eff["budget"].isin([int(b) for b in budgets])]
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, keep_draws=True)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, axes=axes,
+                                 keep_draws=True)
     return _by_budget(rdb, meta, eff, ranked, answers, n_boot)
 
 
@@ -163,12 +165,11 @@ def budget_view(storage: StorageLike, sweep: str, schedule: str, optimizers: Seq
     optimizers = list(dict.fromkeys(optimizers))
     if not optimizers:
         raise ValueError("budget_view needs at least one optimizer")
-    meta, eff = panel_step.read(rdb, sweep, optimizers, schedule)
+    meta, eff, axes = panel_step.read(rdb, sweep, optimizers, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    found = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, keep_draws=True)
+    found = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, ranked=ranked, axes=axes,
+                               keep_draws=True)
     table = _by_budget(rdb, meta, eff, ranked, found, n_boot)
-    by_study = meta.set_index("study")
-    axes = panel_step.study_grid_axes(rdb, by_study, sorted(set(eff["study"])))
     cells = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
     panels: dict[int, dict[str, panel_step.PanelData]] = {}
     for budget in sorted({int(b) for b in eff["budget"]}):
@@ -396,8 +397,8 @@ def coupling(
     if not (isinstance(n_boot, int) and n_boot >= 1):
         raise ValueError(f"n_boot must be an integer ≥ 1, got {n_boot!r}")
     rdb = reader(storage)
-    meta, eff = panel_step.read(rdb, sweep, optimizer, schedule, budget=budget)
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol)
+    meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule, budget=budget)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, axes=axes)
     order = sorted(answers, key=lambda k: (answers[k].coupling.sweep, answers[k].coupling.optimizer,
                                            answers[k].coupling.schedule, k[1]))
     return [answers[k].coupling for k in order]
@@ -449,10 +450,11 @@ def anytime(
     from Binomial(n_test, e)/n_test.
     """
     rdb = reader(storage)
-    meta, eff = panel_step.read(rdb, sweep, optimizer, None)
+    meta, eff, axes = panel_step.read(rdb, sweep, optimizer, None)
     eff = eff if budget is None else eff[eff["budget"] == int(budget)]
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
-    table = _best_rows(ranked, panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked))
+    table = _best_rows(ranked, panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked,
+                                                  axes=axes))
     by_study = meta.set_index("study")
     rows = []
     for (opt, b), group in table.groupby(["optimizer", "budget"], sort=True):

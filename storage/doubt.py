@@ -40,8 +40,8 @@ def in_doubt(storage: StorageLike, sweep: str, *, radius: int = rule.DEFAULT_RAD
     """The cells in doubt of every panel of ``sweep`` (:mod:`storage.evidence.doubt`), with each panel's
     coupling verdict; ``radius`` the λ_norm* window's half-width in columns."""
     rdb = reader(storage)
-    meta, eff = panel_step.read(rdb, sweep)
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol)
+    meta, eff, axes = panel_step.read(rdb, sweep)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, axes=axes)
     by_study = meta.set_index("study")
     rows, verdicts = [], {}
     for (name, budget), ans in answers.items():

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -138,11 +139,32 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
 # ─── The panel-data step: every panel of a read, through :func:`answer` ─────────────────────────
 
 
-def read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(studies, effective trials) of a selection: the one read every answer starts from."""
+class Read(NamedTuple):
+    """What every answer starts from: the selected studies, their effective trials and, for a read of
+    every budget, each study's grid axes {study: (α values, λ_norm values)} over all its trials
+    (None when ``budget`` narrowed the read: :func:`answers` then asks :func:`study_grid_axes`)."""
+
+    meta: pd.DataFrame
+    eff: pd.DataFrame
+    axes: dict[str, tuple[list[float], list[float]]] | None
+
+
+def read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None) -> Read:
+    """(studies, effective trials, grid axes) of a selection: the one read every answer starts from."""
     meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep, optimizer=optimizer,
                           schedule=schedule, study=study)
-    return meta, analysis.effective_trials(trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget))
+    frame = trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget)
+    return Read(meta, analysis.effective_trials(frame), frame_axes(frame) if budget is None else None)
+
+
+def frame_axes(frame: pd.DataFrame) -> dict[str, tuple[list[float], list[float]]]:
+    """{study: (sorted distinct α, sorted distinct λ_norm)} over the trials of ``frame`` — every state, so
+    a point still running or waiting is a hole in its heatmap; the same axes as :func:`study_grid_axes`
+    when ``frame`` holds every trial of its studies, without a second query."""
+    out = {}
+    for name, group in frame.groupby("study", sort=False):
+        out[name] = (np.unique(group["lr"].to_numpy(float)).tolist(), np.unique(group["wd_norm"].to_numpy(float)).tolist())
+    return out
 
 
 def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT_BOOT, coupling: bool = True,
@@ -154,14 +176,14 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
     grid axes of every study in one query (``axes`` {study: (α values, λ_norm values)} overrides them).
     ``keep_draws``: each answer's Panel keeps its bootstrap draws, for a later answer on the same
     panels (the budget exponent); else they are freed panel by panel (≈ 15 MB a panel at 49 seeds)."""
-    out: dict[tuple[str, int], PanelAnswer] = {}
     by_study = meta.set_index("study")
     draws = {name: seed_draws_for(group, n_boot) for name, group in eff.groupby("sweep")}
     if ranked is None:
         ranked = analysis.rank_cells(analysis.cell_stats(eff))
     ranked_by = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
-    grid_axes = study_grid_axes(rdb, by_study, [s for s in dict.fromkeys(eff["study"]) if axes is None or s not in axes])
+    grid_axes = study_grid_axes(rdb, by_study, [s for s in eff["study"].unique() if axes is None or s not in axes])
     grid_axes.update(axes or {})
+    out: dict[tuple[str, int], PanelAnswer] = {}
     for (name, budget), group in eff.groupby(["study", "budget"], sort=True):
         m = by_study.loc[name]
         if not group["state"].eq("COMPLETE").any():
@@ -273,6 +295,6 @@ def figure2_panels(storage: StorageLike, sweep: str, schedule: str, budget: int,
     return out
 
 
-__all__ = ["EVIDENCE_ATTRS", "EVIDENCE_COLUMNS", "PANEL_GRID_COLUMNS", "PanelAnswer", "PanelData", "answer", "answers",
-           "empty_panel", "figure2_panels", "panel_data", "read", "seed_draws_for",
+__all__ = ["EVIDENCE_ATTRS", "EVIDENCE_COLUMNS", "PANEL_GRID_COLUMNS", "PanelAnswer", "PanelData", "Read", "answer", "answers",
+           "empty_panel", "figure2_panels", "frame_axes", "panel_data", "read", "seed_draws_for",
            "study_grid_axes", "to_panel"]

@@ -77,12 +77,21 @@ def argmin(scores: np.ndarray, axis: int = -1, n_seeds: np.ndarray | None = None
     to the first index — smaller α, then smaller λ_norm in a row-major panel."""
     s = np.asarray(scores, float)
     finite = np.isfinite(s)
-    key = np.where(finite, tie_key(s), np.inf)
-    tied = finite & (key == key.min(axis, keepdims=True))
-    if n_seeds is not None:
-        n = np.where(tied, np.broadcast_to(np.asarray(n_seeds, float), s.shape), -np.inf)
-        tied &= n == n.max(axis, keepdims=True)
-    return tied.argmax(axis), finite.any(axis)
+    low = np.where(finite, s, np.inf)
+    first = low.argmin(axis)
+    # The rule below rounds every score; only slices where another finite score lies within 2e-12 of
+    # the lowest (the only ones a rounding can tie) need it — a fast path giving the same indices.
+    with np.errstate(invalid="ignore"):  # inf − inf where a slice has no finite score
+        gap = low - np.take_along_axis(low, np.expand_dims(first, axis), axis)
+        near = (gap <= 2 * 10.0**-TIE_DECIMALS).sum(axis) > 1
+    if near.any():
+        key = np.where(finite, tie_key(s), np.inf)
+        tied = finite & (key == key.min(axis, keepdims=True))
+        if n_seeds is not None:
+            n = np.where(tied, np.broadcast_to(np.asarray(n_seeds, float), s.shape), -np.inf)
+            tied &= n == n.max(axis, keepdims=True)
+        first = np.where(near, tied.argmax(axis), first)
+    return first, finite.any(axis)
 
 # ─── Panels ──────────────────────────────────────────────────────────────────────────────────────
 

@@ -498,6 +498,34 @@ def test_one_argmin_breaks_ties_by_seeds_then_position_and_agrees_with_rank_cell
     assert int(ranked.index[ranked["best"]][0]) == ev.best_cell(means, n)
 
 
+def test_argmin_fast_path_gives_the_rounding_rules_indices():
+    """argmin rounds only the slices a rounding can tie; the indices equal the rule's on every score."""
+    from storage.evidence.base import tie_key
+
+    def by_rule(s, axis, n_seeds=None):  # the rule as stated: round every score, ties → more seeds → first
+        finite = np.isfinite(s)
+        key = np.where(finite, tie_key(s), np.inf)
+        tied = finite & (key == key.min(axis, keepdims=True))
+        if n_seeds is not None:
+            n = np.where(tied, np.broadcast_to(n_seeds, s.shape), -np.inf)
+            tied &= n == n.max(axis, keepdims=True)
+        return tied.argmax(axis), finite.any(axis)
+
+    rng = np.random.default_rng(7)
+    s = rng.uniform(0.1, 0.3, size=(400, 9, 4))
+    low = s.min(1, keepdims=True)
+    for gap, share in ((0.0, 0.1), (1e-14, 0.1), (4e-13, 0.1), (1.5e-12, 0.1), (3e-12, 0.1), (1e-11, 0.05)):
+        pick = rng.random(s.shape) < share
+        s = np.where(pick, low + gap, s)
+    s[rng.random(s.shape) < 0.05] = np.nan
+    s[rng.random(s.shape) < 0.02] = np.inf
+    s[:3] = np.nan  # slices with no finite score
+    n = rng.integers(1, 4, size=(1, 9, 1)).astype(float)
+    for axis, seeds in ((1, None), (1, n), (-1, None), (0, None)):
+        got, want = ev.argmin(s, axis, seeds), by_rule(s, axis, seeds)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
 def test_an_interval_is_read_by_two_rules():
     from storage.evidence import verdicts
 

@@ -118,3 +118,40 @@ def test_principal_axis_angles():
     assert _principal_axis(diag)[0] == pytest.approx(-45.0)
     vertical = np.array([[0, i] for i in range(5)], float) + np.array([[0.01 * (i % 2), 0] for i in range(5)])
     assert abs(_principal_axis(vertical)[0]) == pytest.approx(90.0, abs=1.0)
+
+
+def _full_grid_by_merge(lr_values, wd_norm_values, ranked):
+    """full_grid's rule as pandas merges (its earlier form): the cross product, ranked cells left-joined."""
+    lrs = pd.DataFrame({"lr": np.asarray(lr_values, float)}).assign(_lr=lambda d: analysis.grid_key(d["lr"]))
+    wds = pd.DataFrame({"wd_norm": np.asarray(wd_norm_values, float)}).assign(_wd=lambda d: analysis.grid_key(d["wd_norm"]))
+    grid = lrs.drop_duplicates("_lr").merge(wds.drop_duplicates("_wd"), how="cross")
+    keep = ["_lr", "_wd", "wd", "test_error", "test_error_std", "n_seeds", "n_failed", "n_diverged",
+            "diverged_any", "diverged_all", "rank", "top10", "best"]
+    out = grid.merge(ranked[keep], on=["_lr", "_wd"], how="left")
+    out["missing"] = out["n_seeds"].isna()
+    for col in ("n_seeds", "n_failed", "n_diverged"):
+        out[col] = out[col].fillna(0).astype(int)
+    for col in ("diverged_any", "diverged_all", "top10", "best"):
+        out[col] = out[col].astype("boolean").fillna(False).astype(bool)
+    out["rank"] = out["rank"].astype("Int64")
+    return out
+
+
+def test_full_grid_is_the_left_join_of_the_ranked_cells_on_the_product():
+    rng = np.random.default_rng(3)
+    rows, tid = [], 0
+    for lr in (0.4, 0.1, 0.2, 0.1 * (1 + 1e-15)):  # unsorted, one value twice up to the grid key
+        for wd in (0.05, 0.1, 0.025):
+            for seed in range(2):
+                tid += 1
+                state = rng.choice(["COMPLETE", "COMPLETE", "FAIL"])
+                rows.append(("a", lr, wd, seed, state, rng.uniform(0.1, 0.9) if state == "COMPLETE" else np.nan,
+                             bool(rng.random() < 0.2), tid))
+    eff = analysis.effective_trials(frame([r for r in rows if (r[1], r[2]) != (0.2, 0.025)]))  # a hole
+    ranked = analysis.rank_cells(analysis.cell_stats(eff))
+    axes = ([0.4, 0.1, 0.2, 0.1 * (1 + 1e-15), 0.8], [0.05, 0.1, 0.025])  # 0.8: a row without trials
+    got, want = analysis.full_grid(*axes, ranked), _full_grid_by_merge(*axes, ranked)
+    pd.testing.assert_frame_equal(got[list(want.columns)], want)
+    assert got["missing"].sum() == 3 + 1 and not got.loc[got["missing"], "best"].any()
+    with pytest.raises(ValueError, match="one ranked row per"):
+        analysis.full_grid(*axes, pd.concat([ranked, ranked]))
