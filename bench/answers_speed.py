@@ -5,6 +5,8 @@ bench/query_scale.py (100k trials = 32 panels × 64 cells × 49 seeds), then tim
 database, with the code of a baseline revision and with the working tree's:
 
 * ``best``      ``storage.best(rdb, sweep=...)``                      (``basin best``)
+* ``headline``  ``storage.best_and_headline(rdb, sweep=...)`` — all ``basin best`` prints (older code:
+  ``storage.best`` and ``storage.headline``)
 * ``coupling``  ``storage.coupling(rdb, sweep=...)``                  (``basin best --coupling``)
 * ``panels``    the Basins page's data: ``storage.figure2_panels(rdb, sweep, "cosine", 40, [sgd, sgdw,
   adam, adamw])``, or on older code ``dashboards.panels.read_panels`` (same signature).
@@ -17,7 +19,10 @@ is shared between the two versions. In it, imports, opening the storage
 the answer is then called ``--repeat`` times (default 3) and the best time is reported, with the
 first call's (which also pays the answer's lazy imports, as a one-shot ``basin best`` does).
 Baseline and current alternate query by query (and which goes first alternates), so the load of
-this shared machine hits both alike. Times are reported, never asserted.
+this shared machine hits both alike. The current code runs twice: ``computed`` with
+``BASIN_CACHE=off`` (every call computes), and ``repeated`` with ``storage.answer_cache`` on, in an
+empty folder per query (its 1st call computes and keeps the answer, the later calls are the same
+question asked again). Times are reported, never asserted.
 
     .venv/bin/python bench/answers_speed.py                          # SQLite + PostgreSQL, 100k trials
     .venv/bin/python bench/answers_speed.py --sizes 1000 10000 --backends sqlite
@@ -44,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 DEFAULT_BASELINE = "17bc95a"  # the commit before issue 19's work
-QUERIES = ("best", "coupling", "panels")
+QUERIES = ("best", "headline", "coupling", "panels")
 FIGURE2_OPTIMIZERS = ["sgd", "sgdw", "adam", "adamw"]
 TIMEOUT_S = 900  # one call of one version; the baseline's `best` took ≈ 30 s at 100k
 
@@ -61,6 +66,13 @@ optimizers = %(optimizers)r
 if query == "best":
     name, fn = "storage.best", storage.best
     call = lambda: fn(rdb, sweep=sweep)
+elif query == "headline":  # what `basin best` prints: the table and the headline
+    try:
+        from storage import best_and_headline as fn
+        name, call = "storage.best_and_headline", lambda: fn(rdb, sweep=sweep)[0]
+    except ImportError:
+        name = "storage.best + storage.headline"
+        call = lambda: (storage.best(rdb, sweep=sweep), storage.headline(rdb, sweep=sweep))[0]
 elif query == "coupling":
     name, fn = "storage.coupling", storage.coupling
     call = lambda: fn(rdb, sweep=sweep)
@@ -90,9 +102,9 @@ def load() -> str:
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1/5/15 min, {os.cpu_count()} cores)"
 
 
-def time_calls(code_root: Path, url: str, sweep: str, query: str, repeat: int) -> dict:
+def time_calls(code_root: Path, url: str, sweep: str, query: str, repeat: int, extra_env: dict) -> dict:
     """``repeat`` timed calls of ``query`` with the code at ``code_root``, in one fresh subprocess."""
-    env = {**os.environ, "PYTHONPATH": str(code_root), "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**os.environ, "PYTHONPATH": str(code_root), "PYTHONDONTWRITEBYTECODE": "1", **extra_env}
     try:
         proc = subprocess.run([sys.executable, "-c", SNIPPET, url, sweep, query, str(repeat)], cwd=code_root, env=env,
                               capture_output=True, text=True, timeout=TIMEOUT_S * repeat)
@@ -108,7 +120,7 @@ def time_calls(code_root: Path, url: str, sweep: str, query: str, repeat: int) -
     return result
 
 
-def bench_database(label: str, url: str, n: int, versions: dict[str, Path], queries: list[str],
+def bench_database(label: str, url: str, n: int, versions: dict[str, tuple[Path, dict]], queries: list[str],
                    repeat: int) -> list[dict]:
     from bench.query_scale import fill
     from storage import open_storage
@@ -123,7 +135,10 @@ def bench_database(label: str, url: str, n: int, versions: dict[str, Path], quer
         row = dict(backend=label, trials=n, query=query, fill_s=fill_s)
         order = list(versions) if i % 2 == 0 else list(versions)[::-1]  # who goes first alternates
         for version in order:
-            res = time_calls(versions[version], url, sweep, query, repeat)
+            root, env = versions[version]
+            if "BASIN_CACHE_DIR" in env:  # an empty cache folder for each query: the 1st call computes and keeps
+                env = {**env, "BASIN_CACHE_DIR": tempfile.mkdtemp(prefix="cache-", dir=env["BASIN_CACHE_DIR"])}
+            res = time_calls(root, url, sweep, query, repeat, env)
             if "times" in res:
                 times = res["times"]
                 row[version], row[f"{version}_first"], row[f"{version}_error"] = min(times), times[0], None
@@ -142,17 +157,19 @@ def print_table(rows: list[dict], base_label: str, cur_label: str) -> None:
     print(f"baseline = {base_label}; current = {cur_label}")
     print("seconds: best of the calls in one process (its 1st call also pays lazy imports, e.g. scipy)")
     print()
-    print("| backend | trials | query | baseline s | current s | speed-up × | current 1st call s |")
-    print("|---|---:|---|---:|---:|---:|---:|")
+    print("computed = current code with BASIN_CACHE=off; repeated = current code, the same question again "
+          "(storage.answer_cache: its 1st call computed and kept the answer)")
+    print()
+    print("| backend | trials | query | baseline s | computed s | speed-up × | computed 1st call s | repeated s |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    show = lambda x: "error" if math.isnan(x) else f"{x:.3f}"  # noqa: E731
     for r in rows:
         b, c = r["baseline"], r["current"]
         ratio = f"{b / c:.1f}" if c > 0 and not math.isnan(b) and not math.isnan(c) else "-"
-        fb = "error" if math.isnan(b) else f"{b:.3f}"
-        fc = "error" if math.isnan(c) else f"{c:.3f}"
-        first = "error" if math.isnan(r["current_first"]) else f"{r['current_first']:.3f}"
-        print(f"| {r['backend']} | {r['trials']} | {r['query']} | {fb} | {fc} | {ratio} | {first} |")
+        print(f"| {r['backend']} | {r['trials']} | {r['query']} | {show(b)} | {show(c)} | {ratio} | "
+              f"{show(r['current_first'])} | {show(r.get('cached', math.nan))} |")
     for r in rows:
-        for version in ("baseline", "current"):
+        for version in ("baseline", "current", "cached"):
             if r[f"{version}_error"]:
                 print(f"{r['backend']} {r['trials']} {r['query']} {version}: {r[f'{version}_error']}")
     print()
@@ -161,7 +178,9 @@ def print_table(rows: list[dict], base_label: str, cur_label: str) -> None:
         if r["trials"] < 100_000:
             continue
         c, b = r["current"], r["baseline"]
-        verdict = "no result" if math.isnan(c) else ("≤ 1 s" if c <= 1 else "over 1 s")
+        verdict = "computed: " + ("no result" if math.isnan(c) else ("≤ 1 s" if c <= 1 else "over 1 s"))
+        h = r.get("cached", math.nan)
+        verdict += ", repeated: " + ("no result" if math.isnan(h) else ("≤ 1 s" if h <= 1 else "over 1 s"))
         if r["query"] == "best" and not (math.isnan(b) or math.isnan(c)) and c > 0:
             verdict += f", {b / c:.1f}× ({'≥' if b / c >= 25 else '<'} 25×)"
         print(f"  {r['backend']:10s} {r['query']:9s} {verdict}")
@@ -199,7 +218,10 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     try:
         git("worktree", "add", "--detach", str(worktree), base_rev)
-        versions = {"baseline": worktree, "current": ROOT}
+        off = {"BASIN_CACHE": "off"}
+        cached = {"BASIN_CACHE": "on", "BASIN_CACHE_DIR": str(tmp / "cache")}
+        (tmp / "cache").mkdir()
+        versions = {"baseline": (worktree, off), "current": (ROOT, off), "cached": (ROOT, cached)}
         for label, url, n in databases(args.backends, args.sizes, args.pg_url, "basin-speed"):
             rows += bench_database(label, url, n, versions, args.queries, args.repeat)
     finally:

@@ -29,6 +29,7 @@ from storage.errors import EmptyStorageError, UnknownNameError, read_errors
 from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage import panel as panel_step
+from storage.answer_cache import remembered
 from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float, study_name
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
@@ -68,6 +69,7 @@ def _best_rows(ranked: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]
 
 
 @read_errors
+@remembered
 def best(
     storage: StorageLike,
     sweep: str | None = None,
@@ -90,6 +92,7 @@ def best(
 
 
 @read_errors
+@remembered
 def best_and_headline(storage: StorageLike, sweep: str | None = None,
                       optimizer: str | Sequence[str] | None = None, schedule: str | Sequence[str] | None = None, *,
                       n_boot: int = DEFAULT_BOOT) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -154,6 +157,7 @@ def best_by_budget(
 
 
 @read_errors
+@remembered
 def budget_view(storage: StorageLike, sweep: str, schedule: str, optimizers: Sequence[str], *,
                 chance: dict[str, float | None] | None = None, n_boot: int = DEFAULT_BOOT,
                 tol: float = DEFAULT_TOL) -> tuple[dict[int, dict[str, panel_step.PanelData]], pd.DataFrame]:
@@ -379,6 +383,7 @@ def basin_grid(storage: StorageLike, study_name: str, budget: int | None = None,
 
 
 @read_errors
+@remembered
 def coupling(
     storage: StorageLike,
     sweep: str | None = None,

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from storage import analysis, evidence
+from storage.answer_cache import remembered
 from storage.basin_shape import Coupling, panel_coupling
 from storage.connect import StorageLike, reader, storage_label
 from storage.constants import DEFAULT_BOOT, DEFAULT_TOL
@@ -265,6 +266,7 @@ def panel_data(sweep: str, optimizer: str, schedule: str, budget: int, name: str
 
 
 @read_errors
+@remembered
 def figure2_panels(storage: StorageLike, sweep: str, schedule: str, budget: int, optimizers: Sequence[str], *,
                    chance: dict[str, float | None] | None = None, n_boot: int = DEFAULT_BOOT,
                    tol: float = DEFAULT_TOL) -> dict[str, PanelData]:

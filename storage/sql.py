@@ -110,6 +110,23 @@ def study_axes(engine: sa.Engine, study_ids, names=("lr", "wd_norm", "budget")) 
     return {i: {n: sorted(v) for n, v in axes.items()} for i, axes in out.items()}
 
 
+def trial_fingerprint(engine: sa.Engine, study_ids) -> list[tuple]:
+    """Per study, ordered by id: (study_id, trials, largest trial_id, first start, last completion, and
+    how many trials are COMPLETE, FAIL, RUNNING, WAITING, PRUNED) — one aggregate query. Trials are
+    written once (Basin records a trial whole, Optuna refuses to change a finished one), so anything
+    an answer reads from a study's trials changes this row (``storage.answer_cache``)."""
+    ids = [int(i) for i in study_ids]
+    if not ids:
+        return []
+    states = ("COMPLETE", "FAIL", "RUNNING", "WAITING", "PRUNED")
+    counts = ", ".join(f"SUM(CASE WHEN state = {_lit(s)} THEN 1 ELSE 0 END)" for s in states)
+    sql = (f"SELECT study_id, COUNT(*), MAX(trial_id), MIN(datetime_start), MAX(datetime_complete), {counts} "
+           f"FROM trials WHERE study_id IN ({_ids(ids)}) GROUP BY study_id ORDER BY study_id")
+    with engine.connect() as conn:
+        return [tuple(str(x) if x is not None and not isinstance(x, int) else x for x in row)
+                for row in conn.exec_driver_sql(sql)]
+
+
 def _probe_sql(where, attrs: list[str], state_text: str, type_text: str) -> str:
     select = ["t.trial_id", "t.study_id", "t.number", f"{state_text} AS state"]
     joins = []

@@ -14,6 +14,9 @@ import pytest
 from storage.testing import PG_TEST_URL, pg_unreachable_reason
 
 UNDER_CI = os.environ.get("CI", "").lower() == "true"
+# Answers are computed, never served from storage.answer_cache, unless a test turns it on (its own folder):
+# a test that patches the evidence must see its patch, and no test writes to the user's cache.
+os.environ["BASIN_CACHE"] = "off"
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
