@@ -13,6 +13,7 @@ One job per module:
 ``panel``       one panel (heatmap) with its evidence: the rule every heatmap number goes through
 ``basin_shape`` the coupling of a basin: the evidence's verdict, the top-10 axis, the edge slope
 ``answers``     the answers read from a database: best, by budget, coupling, headline, anytime, a heatmap, curves
+``answer_cache`` answers kept between requests, under a key of everything they are computed from
 ``doubt``       where an adaptive sweep runs next: every panel's cells in doubt and coupling verdicts
 ``progress``    every sweep's progress
 ``exports``     every trial to CSV or Parquet
@@ -52,7 +53,7 @@ _EXPORTS = {
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-_MODULES = ("analysis", "answers", "basin_shape", "cli_kit", "connect", "constants", "doubt", "errors", "evidence",
+_MODULES = ("analysis", "answer_cache", "answers", "basin_shape", "cli_kit", "connect", "constants", "doubt", "errors", "evidence",
             "exports", "files", "frames", "json_ready", "panel", "progress", "record", "schema", "sql", "tables", "testing")
 
 __all__ = sorted(_WHERE)

@@ -50,10 +50,10 @@ def _best_rows(ranked: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]
             for col in ("lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds"):
                 table.at[i, col] = pick.iloc[0][col]
         g = ans.grid
-        cell = g[(g["_lr"] == normalise_float(table.at[i, "lr"])) & (g["_wd"] == normalise_float(table.at[i, "wd_norm"]))]
-        c = cell.iloc[0]
+        at = np.flatnonzero((g["_lr"].to_numpy() == normalise_float(table.at[i, "lr"]))
+                            & (g["_wd"].to_numpy() == normalise_float(table.at[i, "wd_norm"])))[0]
         extra.append({
-            "test_error_lo": c["error_lo"], "test_error_hi": c["error_hi"], "p_best": c["p_best"],
+            "test_error_lo": g["error_lo"].iat[at], "test_error_hi": g["error_hi"].iat[at], "p_best": g["p_best"].iat[at],
             "n_plausible": int(g["plausible"].sum()),
             "error": b.error, "error_lo": b.ci[0] if b.ci else np.nan, "error_hi": b.ci[1] if b.ci else np.nan,
             "selection": b.method, "sources": " + ".join(ans.sources) or "none",
@@ -273,11 +273,13 @@ def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers, eff: pd.DataFram
     comparison read the selectable runs' ``test_wrong`` by trial id and pair the test set."""
     from storage.evidence import paired  # the paired comparison (not re-exported by storage.evidence)
 
+    complete = {} if eff is None else dict(tuple(eff[eff["state"].eq("COMPLETE")].groupby(["study", "budget"])))
+
     def side(study: str, budget: int) -> paired.Side:
         ans = answers[(study, budget)]
         if eff is None or rdb is None:
             return paired.Side(ans.panel, ans.best)
-        runs = eff[eff["study"].eq(study) & eff["budget"].eq(budget) & eff["state"].eq("COMPLETE")]
+        runs = complete.get((study, budget), eff.iloc[:0])
         cells, cols = paired.locate(ans.panel, analysis.grid_key(runs["lr"]), analysis.grid_key(runs["wd_norm"]),
                                     runs["seed"])
         ids = {(c, j): t for c, j, t in zip(cells.tolist(), cols.tolist(), runs["trial_id"].tolist()) if c >= 0}
