@@ -56,16 +56,13 @@ def cache_dir() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def code_version() -> str:
     """A digest of the ``storage`` package's source and the versions of what computes the answers."""
-    import numpy
-    import optuna
-    import pandas
-    import scipy
+    from importlib.metadata import version  # not `import scipy`: 0.2 s that a served answer never needs
 
     digest = hashlib.sha256()
     root = Path(__file__).resolve().parent
     for path in sorted(root.rglob("*.py")):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    versions = (sys.version, numpy.__version__, pandas.__version__, scipy.__version__, optuna.__version__)
+    versions = (sys.version, *(version(name) for name in ("numpy", "pandas", "scipy", "optuna", "SQLAlchemy")))
     digest.update(repr(versions).encode())
     return digest.hexdigest()
 
