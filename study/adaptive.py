@@ -11,7 +11,8 @@ grid, on one Ray session:
    into doubt get their seeds; when none did and a panel's coupling verdict is still undecided the
    window widens by one column, up to ``max_radius``; it stops when every verdict is decided and no
    cell in doubt lacks a seed, when the window cannot widen, or when ``max_runs`` (default: the full
-   grid) is spent.
+   grid) is spent. A point is run at most once per invocation: one that FAILs stays failed until
+   the sweep is run again (as in any sweep), rather than being retried in every round.
 
 Every added run is an ordinary trial in the same study, so a sweep resumes like any other: a re-run
 recomputes the rounds from what is recorded and runs only what is missing. Why the intervals stay
@@ -95,10 +96,11 @@ def run_adaptive(spec: SweepSpec, text: str, *, storage_url: str | None = None, 
             f"({first['already_complete']} already complete)")
         rdb = open_storage(storage_url)
         radius = cfg.radius
+        tried = set(spec.first_points())  # a point that FAILs is tried once per invocation, not once a round
         for rnd in range(1, MAX_ROUNDS + 1):
             found = in_doubt(rdb, spec.name, radius=radius)
             done = completed_points(rdb.engine, spec.name)
-            todo = next_points(spec, found.cells, done)
+            todo = next_points(spec, found.cells, done | tried)
             undecided = tuple(f"{o}/{s} T={T}" for (o, s, T), v in sorted(found.verdicts.items())
                               if v not in DECIDED)
             step, why = next_step(len(todo), found.decided, radius, cfg.max_radius)
@@ -114,6 +116,7 @@ def run_adaptive(spec: SweepSpec, text: str, *, storage_url: str | None = None, 
                 out.stopped = f"the run budget (max_runs = {budget}) is spent"
                 break
             todo = todo[:room]
+            tried.update(todo)
             summary = run_sweep(spec, text, points=todo, **kw)
             out.add(summary)
             out.rounds.append(RoundLog(rnd, radius, summary["run"], int(len(found.cells)), undecided))
