@@ -1,7 +1,8 @@
 """Answers kept between requests, keyed by everything they are computed from.
 
-A read answer — ``storage.best``, ``best_and_headline``, ``coupling``, ``figure2_panels`` (the Basins
-page), ``budget_view`` (the Budgets page) — is a pure function of the storage's Basin studies (their
+A read answer — ``storage.best``, ``best_and_headline``, ``headline``, ``coupling``, ``best_by_budget``,
+``anytime`` (what ``basin best`` and ``basin reproduce`` print), ``figure2_panels`` (the Basins page),
+``budget_view`` (the Budgets page) — is a pure function of the storage's Basin studies (their
 attrs), their trials, the call's arguments and Basin's code: the bootstrap is drawn from a fixed seed
 (``storage.panel.RNG_SEED``). Trials are written once: Basin records a trial whole, in one transaction
 (:mod:`storage.record`), and Optuna refuses to change a finished trial. So everything an answer reads

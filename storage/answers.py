@@ -124,6 +124,7 @@ def _with_headline(rdb, meta, table, answers, eff) -> pd.DataFrame:
 
 
 @read_errors
+@remembered
 def best_by_budget(
     storage: StorageLike,
     sweep: str | None = None,
@@ -252,6 +253,7 @@ def _final_train_error(rdb, eff: pd.DataFrame, table: pd.DataFrame) -> list[floa
 
 
 @read_errors
+@remembered
 def headline(storage: StorageLike, sweep: str | None = None, schedule: str | Sequence[str] | None = None, *,
              n_boot: int = DEFAULT_BOOT) -> pd.DataFrame:
     """Decoupled vs coupled: AdamW vs Adam, SGDW vs SGD, per (sweep, schedule, budget), with intervals.
@@ -434,6 +436,7 @@ def coupling_frame(results: Sequence[Coupling]) -> pd.DataFrame:
 
 
 @read_errors
+@remembered
 def anytime(
     storage: StorageLike,
     sweep: str,

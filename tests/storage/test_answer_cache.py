@@ -114,3 +114,19 @@ def test_the_key_covers_the_code(monkeypatch, tmp_path):
         assert answer_cache.code_version() != version
     finally:
         answer_cache.code_version.cache_clear()
+
+
+def test_every_remembered_answer_is_served_the_second_time(rdb, sweep_name, cache):
+    """The answers `basin reproduce` and the Budgets page read are kept too, each under its own key."""
+    _, computed = cache
+    plant_sweep(rdb, sweep_name)
+    for ask in (lambda: storage.best_by_budget(rdb, sweep_name),
+                lambda: storage.headline(rdb, sweep_name),
+                lambda: storage.best_and_headline(rdb, sweep_name)):
+        before = len(computed)
+        first = ask()
+        assert len(computed) > before
+        between = len(computed)
+        again = ask()
+        assert len(computed) == between  # served
+        pd.testing.assert_frame_equal(*(x if isinstance(x, pd.DataFrame) else x[0] for x in (first, again)))
