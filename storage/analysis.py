@@ -203,7 +203,7 @@ def full_grid(lr_values, wd_norm_values, ranked: pd.DataFrame) -> pd.DataFrame:
 
     def column(name: str, fill, dtype):
         col = np.full(nl * nw, fill, dtype=dtype)
-        col[rows] = found[name].to_numpy(dtype=dtype, na_value=fill) if len(found) else col[rows]
+        col[rows] = found[name].to_numpy(dtype=dtype, na_value=fill)
         return col
 
     for name in ("wd", "test_error", "test_error_std"):

@@ -12,7 +12,7 @@ count, largest trial id, first start, last completion, counts per state).
 The key of an answer is a SHA-256 of: the function and its arguments, the storage URL, the studies
 frame (every Basin study's attrs), the fingerprint of the studies the call's ``sweep`` selects (all
 studies without one), the source of the ``storage`` package and the versions of Python, NumPy, pandas,
-SciPy and Optuna. A hit costs the studies frame, one aggregate query and an unpickle (≈ 0.1 s at
+SciPy, Optuna and SQLAlchemy. A hit costs the studies frame, one aggregate query and an unpickle (≈ 0.1 s at
 100,000 trials, docs/benchmarks.md); a miss computes the answer and stores it.
 
 Where: ``$BASIN_CACHE_DIR``, else ``$XDG_CACHE_HOME/basin/answers``, else ``~/.cache/basin/answers``

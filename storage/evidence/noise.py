@@ -85,8 +85,6 @@ def expansion(k: np.ndarray, level: float = DEFAULT_LEVEL, expand: str = "t") ->
     out = np.ones(k.shape)
     several = k >= 2
     if expand == "t" and several.any():
-        # SciPy's quantiles from scipy.special (0.2 s to import; scipy.stats takes 0.8 s, measured here),
-        # imported where first needed: `basin --help` and a one-seed panel never load SciPy for it
         dfs, where = np.unique(k[several] - 1, return_inverse=True)
         out[several] = np.array([_t_over_z(int(df), float(level)) for df in dfs])[where]
     return out
@@ -96,6 +94,8 @@ def expansion(k: np.ndarray, level: float = DEFAULT_LEVEL, expand: str = "t") ->
 def _t_over_z(df: int, level: float) -> float:
     """t_df/z at the two-sided ``level``; cached — SciPy's ``stdtrit`` inverts the t CDF iteratively
     (≈ 0.1 ms an element: 9 ms for a 64-cell panel), and a panel's cells share a few seed counts."""
+    # SciPy's quantiles from scipy.special (0.2 s to import; scipy.stats takes 0.8 s, measured here),
+    # imported where first needed: `basin --help` and a one-seed panel never load SciPy for it
     from scipy.special import ndtri, stdtrit
 
     q = 0.5 + level / 2
