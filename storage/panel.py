@@ -42,6 +42,7 @@ from storage.evidence import landscape
 from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage.schema import is_error_metric, study_name
 from storage.sql import study_axes
+from storage.threads import map_ordered
 
 log = logging.getLogger(__name__)
 
@@ -184,17 +185,23 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
     ranked_by = dict(tuple(ranked.groupby(["study", "budget"], sort=False)))
     grid_axes = study_grid_axes(rdb, by_study, [s for s in eff["study"].unique() if axes is None or s not in axes])
     grid_axes.update(axes or {})
-    out: dict[tuple[str, int], PanelAnswer] = {}
-    for (name, budget), group in eff.groupby(["study", "budget"], sort=True):
-        m = by_study.loc[name]
-        if not group["state"].eq("COMPLETE").any():
-            continue
-        ans = answer(group, *grid_axes[name], m, draws[m["sweep"]], coupling=coupling, tol=tol,
-                     ranked=ranked_by[(name, budget)])
+    groups = dict(tuple(eff.groupby(["study", "budget"], sort=True)))
+    keys = [key for key, group in groups.items() if group["state"].eq("COMPLETE").any()]
+    # what the threads share is made here, once: each study's row, each sweep's resampling counts
+    study_rows = {name: by_study.loc[name] for name in dict.fromkeys(name for name, _ in keys)}
+    for seed_draw in draws.values():
+        seed_draw.counts  # noqa: B018 - a cached_property, computed before the threads read it
+
+    def one(key: tuple[str, int]) -> PanelAnswer:
+        m = study_rows[key[0]]
+        ans = answer(groups[key], *grid_axes[key[0]], m, draws[m["sweep"]], coupling=coupling, tol=tol,
+                     ranked=ranked_by[key])
         if not keep_draws:
             evidence.noise.forget_draws(ans.panel)
-        out[(name, int(budget))] = ans
-    return out
+        return ans
+
+    # each panel is a pure function of its inputs (its own generator): on threads, the same answers
+    return {(name, int(budget)): ans for (name, budget), ans in zip(keys, map_ordered(one, keys))}
 
 
 @dataclass(frozen=True)

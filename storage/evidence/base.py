@@ -8,7 +8,6 @@ then smaller λ_norm) — ``storage.analysis.rank_cells``' order, which reads th
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import cached_property
@@ -51,9 +50,13 @@ class _Result:
 
 
 def _nanmean(a, axis):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        return np.nanmean(a, axis=axis)
+    """``np.nanmean`` (the same sums, so the same values) without its "mean of empty slice" warning, which
+    ``warnings.catch_warnings`` could only silence by changing process-wide state: panels are answered
+    on several threads (``storage.threads``); an empty slice is NaN."""
+    a = np.asarray(a, float)
+    have = ~np.isnan(a)
+    with np.errstate(invalid="ignore", divide="ignore"):  # numpy's error state is per thread
+        return np.where(have, a, 0.0).sum(axis) / have.sum(axis)
 
 #: Errors equal to this many decimals tie (every argmin, every "not worse" test; storage.analysis too).
 TIE_DECIMALS = 12
