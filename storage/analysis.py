@@ -190,8 +190,6 @@ def full_grid(lr_values, wd_norm_values, ranked: pd.DataFrame) -> pd.DataFrame:
     lk, wk = grid_key(pd.Series(lr)), grid_key(pd.Series(wd))
     li, wi = np.sort(np.unique(lk, return_index=True)[1]), np.sort(np.unique(wk, return_index=True)[1])
     nl, nw = li.size, wi.size
-    out = pd.DataFrame({"lr": np.repeat(lr[li], nw), "_lr": np.repeat(lk[li], nw),
-                        "wd_norm": np.tile(wd[wi], nl), "_wd": np.tile(wk[wi], nl)})
     # each ranked cell's row of the product (a panel has one row per (α, λ_norm) key; cells off the axes drop out)
     row_l = pd.Index(lk[li]).get_indexer(ranked["_lr"].to_numpy(float))
     row_w = pd.Index(wk[wi]).get_indexer(ranked["_wd"].to_numpy(float))
@@ -199,23 +197,22 @@ def full_grid(lr_values, wd_norm_values, ranked: pd.DataFrame) -> pd.DataFrame:
     rows = row_l[on] * nw + row_w[on]
     if np.unique(rows).size != rows.size:
         raise ValueError("full_grid needs one ranked row per (α, λ_norm) cell: pass one panel's cells")
-    found = ranked[on]
 
     def column(name: str, fill, dtype):
         col = np.full(nl * nw, fill, dtype=dtype)
-        col[rows] = found[name].to_numpy(dtype=dtype, na_value=fill)
+        col[rows] = ranked[name].to_numpy(dtype=dtype, na_value=fill)[on]
         return col
 
-    for name in ("wd", "test_error", "test_error_std"):
-        out[name] = column(name, np.nan, float)
-    for name in ("n_seeds", "n_failed", "n_diverged"):
-        out[name] = column(name, 0, int)
-    for name in ("diverged_any", "diverged_all"):
-        out[name] = column(name, False, bool)
-    out["rank"] = pd.array(column("rank", np.nan, float), dtype="Int64")
-    for name in ("top10", "best"):
-        out[name] = column(name, False, bool)
     missing = np.ones(nl * nw, bool)
     missing[rows] = False
-    out["missing"] = missing
-    return out
+    # one constructor call for every column (a column added at a time costs ≈ 0.3 ms each)
+    return pd.DataFrame({
+        "lr": np.repeat(lr[li], nw), "_lr": np.repeat(lk[li], nw), "wd_norm": np.tile(wd[wi], nl),
+        "_wd": np.tile(wk[wi], nl),
+        **{name: column(name, np.nan, float) for name in ("wd", "test_error", "test_error_std")},
+        **{name: column(name, 0, int) for name in ("n_seeds", "n_failed", "n_diverged")},
+        **{name: column(name, False, bool) for name in ("diverged_any", "diverged_all")},
+        "rank": pd.array(column("rank", np.nan, float), dtype="Int64"),
+        **{name: column(name, False, bool) for name in ("top10", "best")},
+        "missing": missing,
+    })

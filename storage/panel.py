@@ -84,18 +84,22 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
     E = np.full((a_keys.size * w_keys.size, len(labels)), np.nan)
     fixed = np.zeros(E.shape, bool)
     se = np.full(E.shape, np.nan) if loss else None
-    done = effective[effective["state"].eq("COMPLETE")]
-    if len(done):
-        ia = np.searchsorted(a_keys, analysis.grid_key(done["lr"]))
-        iw = np.searchsorted(w_keys, analysis.grid_key(done["wd_norm"]))
-        col = {s: j for j, s in enumerate(labels)}
-        js = done["seed"].map(col).to_numpy()
+    done = np.asarray(effective["state"].to_numpy() == "COMPLETE", bool)
+    if done.any():
+        # column by column as arrays: filtering the frame would copy its every (text) column, per panel
+        keys = {name: (effective[key] if key in effective else analysis.grid_key(effective[name])) for name, key
+                in (("lr", "_lr"), ("wd_norm", "_wd"))}  # effective_trials' grid keys, when it made them
+        ia = np.searchsorted(a_keys, np.asarray(keys["lr"], float)[done])
+        iw = np.searchsorted(w_keys, np.asarray(keys["wd_norm"], float)[done])
+        js = pd.Index(labels).get_indexer(effective["seed"].to_numpy()[done])
+        if (js < 0).any():
+            raise ValueError(f"to_panel: seeds {sorted(set(effective['seed'].to_numpy()[done][js < 0]))} are not in labels")
         rows = ia * w_keys.size + iw
-        E[rows, js] = done[value].to_numpy(float)
-        if "diverged" in done:
-            fixed[rows, js] = done["diverged"].fillna(False).to_numpy(bool)
-        if loss and "value_se" in done:
-            se[rows, js] = done["value_se"].to_numpy(float)
+        E[rows, js] = effective[value].to_numpy(float)[done]
+        if "diverged" in effective:
+            fixed[rows, js] = effective["diverged"].fillna(False).to_numpy(bool)[done]
+        if loss and "value_se" in effective:
+            se[rows, js] = effective["value_se"].to_numpy(float)[done]
     n = int(n_test) if n_test is not None and pd.notna(n_test) and int(n_test) > 0 else None
     level = chance
     if loss:  # a loss is no proportion: its test noise is each value's recorded standard error
