@@ -33,6 +33,7 @@ from storage.answer_cache import remembered
 from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float, study_name
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
+from storage.threads import map_ordered
 
 
 def _best_rows(ranked: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]) -> pd.DataFrame:
@@ -298,33 +299,38 @@ def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers, eff: pd.DataFram
         return paired.Side(ans.panel, ans.best, read, val)
 
     keyed = {(r.sweep, r.optimizer, r.schedule, int(r.budget)): r for r in table.itertuples()}
-    rows = []
     pairs = analysis.comparison_pairs(meta)  # each study's recorded pair (its optimizer_info)
-    draws = {}
-    for (sw, opt, sched, budget) in sorted(keyed):
-        for decoupled, coupled in pairs:
-            if opt != decoupled or (sw, coupled, sched, budget) not in keyed:
-                continue
-            d, c = keyed[(sw, decoupled, sched, budget)], keyed[(sw, coupled, sched, budget)]
-            best_c = answers[(c.study, budget)].best
-            if eff is not None and sw not in draws:  # the sweep's seed draw, as storage.panel.answers made it
-                draws[sw] = seed_draws_for(eff[eff["sweep"].eq(sw)], best_c.n_boot)
-            seeds = draws.get(sw)
-            if seeds is None:
-                cmp = evidence.compare(best_c, answers[(d.study, budget)].best)
-            else:
-                cmp = paired.compare_paired(side(c.study, budget), side(d.study, budget), seeds,
-                                            np.random.default_rng(RNG_SEED))
-            lo, hi = cmp.ci or (np.nan, np.nan)
-            rows.append({
-                "sweep": sw, "schedule": sched, "budget": budget, "decoupled": decoupled, "coupled": coupled,
-                "decoupled_error": d.error, "coupled_error": c.error,
-                "improvement": np.nan if cmp.improvement is None else cmp.improvement,
-                "improvement_lo": lo, "improvement_hi": hi, "verdict": comparison_verdict(lo, hi),
-                "selection": cmp.method, "paired": cmp.paired, "paired_test_set": cmp.paired_test_set,
-                "sources": " + ".join(cmp.sources) or d.sources, "decoupled_lr": d.lr, "decoupled_wd_norm": d.wd_norm,
-                "coupled_lr": c.lr, "coupled_wd_norm": c.wd_norm, "notes": "; ".join(cmp.notes),
-            })
+    found = [(keyed[(sw, decoupled, sched, budget)], keyed[(sw, coupled, sched, budget)], decoupled, coupled)
+             for (sw, opt, sched, budget) in sorted(keyed) for decoupled, coupled in pairs
+             if opt == decoupled and (sw, coupled, sched, budget) in keyed]
+    draws = {}  # each sweep's seed draw, as storage.panel.answers made it
+    if eff is not None:
+        for d, c, _, _ in found:
+            if d.sweep not in draws:
+                draws[d.sweep] = seed_draws_for(eff[eff["sweep"].eq(d.sweep)], answers[(c.study, int(c.budget))].best.n_boot)
+                draws[d.sweep].counts  # noqa: B018 - a cached_property, computed before the threads read it
+
+    def compare(pair) -> evidence.Comparison:
+        d, c = pair[:2]
+        budget = int(d.budget)
+        if d.sweep not in draws:
+            return evidence.compare(answers[(c.study, budget)].best, answers[(d.study, budget)].best)
+        return paired.compare_paired(side(c.study, budget), side(d.study, budget), draws[d.sweep],
+                                     np.random.default_rng(RNG_SEED))
+
+    rows = []
+    # each comparison draws from a generator of its own: on threads (storage.threads), the same numbers
+    for (d, c, decoupled, coupled), cmp in zip(found, map_ordered(compare, found)):
+        lo, hi = cmp.ci or (np.nan, np.nan)
+        rows.append({
+            "sweep": d.sweep, "schedule": d.schedule, "budget": int(d.budget), "decoupled": decoupled,
+            "coupled": coupled, "decoupled_error": d.error, "coupled_error": c.error,
+            "improvement": np.nan if cmp.improvement is None else cmp.improvement,
+            "improvement_lo": lo, "improvement_hi": hi, "verdict": comparison_verdict(lo, hi),
+            "selection": cmp.method, "paired": cmp.paired, "paired_test_set": cmp.paired_test_set,
+            "sources": " + ".join(cmp.sources) or d.sources, "decoupled_lr": d.lr, "decoupled_wd_norm": d.wd_norm,
+            "coupled_lr": c.lr, "coupled_wd_norm": c.wd_norm, "notes": "; ".join(cmp.notes),
+        })
     cols = ["sweep", "schedule", "budget", "decoupled", "coupled", "decoupled_error", "coupled_error",
             "improvement", "improvement_lo", "improvement_hi", "verdict", "selection", "paired", "paired_test_set",
             "sources", "decoupled_lr", "decoupled_wd_norm", "coupled_lr", "coupled_wd_norm", "notes"]
