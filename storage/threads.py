@@ -1,4 +1,4 @@
-"""The panels of one request, answered on a few threads.
+"""The panels of one request (and the headline's comparisons), answered on a few threads.
 
 Each panel's answer (``storage.panel.answer``) is a pure function of its inputs — its values, its axes,
 the sweep's seed draw and a generator of its own seeded with ``storage.panel.RNG_SEED`` — so answering

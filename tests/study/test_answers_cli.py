@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import math
-import os
 
 import optuna
 import pandas as pd
@@ -251,3 +250,13 @@ def test_a_failing_coupling_fit_costs_only_its_own_panel(url, monkeypatch):
     assert panels["sgd"].coupling is None and "coupling fit unavailable (FloatingPointError" in panels["sgd"].notes[0]
     assert panels["sgd"].best is not None and panels["sgd"].has_data
     assert panels["adamw"].coupling is not None and not panels["adamw"].notes
+
+
+@pytest.mark.parametrize("value", ["two", "0"])
+def test_best_says_a_bad_basin_threads_in_one_line(url, monkeypatch, capsys, value):
+    """$BASIN_THREADS (storage.threads) read when the panels are answered: a bad value is one line, exit 2."""
+    monkeypatch.setenv("BASIN_THREADS", value)
+    assert main(["best", "--storage", url, "--sweep", SWEEP]) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"BASIN_THREADS={value!r}" in err and "set it to 1 or more" in err, err
