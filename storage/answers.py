@@ -30,7 +30,7 @@ from storage.evidence import DEFAULT_BOOT
 from storage.frames import select_studies, studies_frame, study_chance, trials_for
 from storage import panel as panel_step
 from storage.answer_cache import remembered
-from storage.panel import EVIDENCE_ATTRS, EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, seed_draws_for
+from storage.panel import EVIDENCE_COLUMNS, RNG_SEED, PanelAnswer, answer, evidence_attrs, seed_draws_for
 from storage.schema import LIST_ATTRS, GridPoint, normalise_float, study_name
 from storage.sql import fetch_attrs, fetch_intermediate, study_param_values
 from storage.threads import map_ordered
@@ -378,7 +378,7 @@ def basin_grid(storage: StorageLike, study_name: str, budget: int | None = None,
     m = meta.iloc[0]
     axes = study_param_values(rdb.engine, int(m["study_id"]))
     budget = _panel_budget(axes["budget"], study_name, budget)
-    eff = analysis.effective_trials(trials_for(rdb, meta, attrs=EVIDENCE_ATTRS, budget=budget))
+    eff = analysis.effective_trials(trials_for(rdb, meta, attrs=evidence_attrs(meta), budget=budget))
     ans = answer(eff, axes["lr"], axes["wd_norm"], m, seed_draws_for(eff, n_boot), coupling=False)
     cells = analysis.rank_cells(analysis.cell_stats(eff))
     winner = cells[cells["best"]]

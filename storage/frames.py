@@ -23,7 +23,7 @@ from storage.sql import attr_column, fetch_attrs, fetch_trial_rows, study_attr_r
 
 #: Study attrs carried into frames (``spec`` and ``schedule_params`` stay in the study).
 STUDY_META = ("sweep", "optimizer", "schedule", "dataset", "model", "metric", "decay", "batch_size", "n_train", "n_test",
-              "curve_test", "num_classes", "chance", "grid_size", "basin_version", "lambda_scale", "adaptive")
+              "n_val", "curve_test", "num_classes", "chance", "grid_size", "basin_version", "lambda_scale", "adaptive")
 #: The optimizer facts carried into the studies frame, one column each (from the ``optimizer_info`` attr).
 OPTIMIZER_COLS = tuple(k for k in OPTIMIZER_INFO if k != "name")
 _NUMERIC_ATTRS = {"wd", "seconds", "val_value", "value_se"}
