@@ -308,7 +308,6 @@ def _headline(meta: pd.DataFrame, table: pd.DataFrame, answers, eff: pd.DataFram
         for d, c, _, _ in found:
             if d.sweep not in draws:
                 draws[d.sweep] = seed_draws_for(eff[eff["sweep"].eq(d.sweep)], answers[(c.study, int(c.budget))].best.n_boot)
-                draws[d.sweep].counts  # noqa: B018 - a cached_property, computed before the threads read it
 
     def compare(pair) -> evidence.Comparison:
         d, c = pair[:2]

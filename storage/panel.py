@@ -59,8 +59,7 @@ EVIDENCE_ATTRS = ("diverged", "wd", "val_value", "value_se")
 def has_validation(meta_row) -> bool:
     """Whether a study (its row of ``storage.frames.studies_frame``) may have a validation split: unless
     it recorded ``n_val`` = 0. Only such a study's ``val_value`` is read and selected on."""
-    n_val = pd.to_numeric(pd.Series([meta_row.get("n_val")]), errors="coerce").iloc[0]
-    return not n_val == 0
+    return bool(pd.to_numeric(meta_row.get("n_val"), errors="coerce") != 0)  # NaN (not recorded) != 0
 
 
 def is_loss(meta_row) -> bool:
@@ -110,10 +109,11 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
     done = np.asarray(effective["state"].to_numpy() == "COMPLETE", bool)
     if done.any():
         # column by column as arrays: filtering the frame would copy its every (text) column, per panel
-        keys = {name: (effective[key] if key in effective else analysis.grid_key(effective[name])) for name, key
-                in (("lr", "_lr"), ("wd_norm", "_wd"))}  # effective_trials' grid keys, when it made them
-        ia = np.searchsorted(a_keys, np.asarray(keys["lr"], float)[done])
-        iw = np.searchsorted(w_keys, np.asarray(keys["wd_norm"], float)[done])
+        def key(name: str, made: str) -> np.ndarray:  # effective_trials' grid keys, when it made them
+            return np.asarray(effective[made] if made in effective else analysis.grid_key(effective[name]), float)
+
+        ia = np.searchsorted(a_keys, key("lr", "_lr")[done])
+        iw = np.searchsorted(w_keys, key("wd_norm", "_wd")[done])
         js = pd.Index(labels).get_indexer(effective["seed"].to_numpy()[done])
         if (js < 0).any():
             raise ValueError(f"to_panel: seeds {sorted(set(effective['seed'].to_numpy()[done][js < 0]))} are not in labels")
@@ -213,10 +213,7 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
     grid_axes.update(axes or {})
     groups = dict(tuple(eff.groupby(["study", "budget"], sort=True)))
     keys = [key for key, group in groups.items() if group["state"].eq("COMPLETE").any()]
-    # what the threads share is made here, once: each study's row, each sweep's resampling counts
-    study_rows = {name: by_study.loc[name] for name in dict.fromkeys(name for name, _ in keys)}
-    for seed_draw in draws.values():
-        seed_draw.counts  # noqa: B018 - a cached_property, computed before the threads read it
+    study_rows = {name: by_study.loc[name] for name in dict.fromkeys(name for name, _ in keys)}  # read-only on the threads
 
     def one(key: tuple[str, int]) -> PanelAnswer:
         m = study_rows[key[0]]

@@ -3,9 +3,10 @@
 Each panel's answer (``storage.panel.answer``) is a pure function of its inputs — its values, its axes,
 the sweep's seed draw and a generator of its own seeded with ``storage.panel.RNG_SEED`` — so answering
 the panels on several threads gives the same numbers as answering them one after the other, in the
-same order (:func:`map_ordered` keeps the input order). Threads rather than processes: the work is
-numpy on (n_boot × cells × folds) arrays, whose loops release the GIL, and a thread shares the read's
-frames instead of pickling them. Measured on the 2-core bench machine (100k trials, 32 panels): the
+same order (:func:`map_ordered` keeps the input order). What the threads share is read only, or
+computed on first use from what is (``SeedDraws.counts``: a race computes the same array twice at
+worst). Threads rather than processes: the work is numpy on (n_boot × cells × folds) arrays, whose
+loops release the GIL, and a thread shares the read's frames instead of pickling them. Measured on the 2-core bench machine (100k trials, 32 panels): the
 panels' part of ``storage.best`` 1.1 → 0.7 s on two threads. The read itself stays on one thread:
 split into two shares read at once it took 1.2 s against 0.65 s for SQLite (each row's step hands the
 GIL back and forth between the readers) and gained nothing on PostgreSQL (measured here).
