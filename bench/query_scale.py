@@ -6,7 +6,9 @@ one Optuna intermediate value per epoch — then times the reads a dashboard and
 
 Filling goes straight into Optuna's tables with SQLAlchemy executemany in one transaction per
 table (Optuna's own add_trial costs ~20–40 ms a trial: 100k would take an hour). The studies
-themselves are created through :func:`storage.ensure_study`, so the schema is Optuna's own.
+themselves are created through :func:`storage.ensure_study`, so the schema is Optuna's own; then
+:func:`storage.record.sync_trial_rows` copies the trials into ``basin_trials``, as Basin's recorder
+does after each trial.
 
     .venv/bin/python bench/query_scale.py                   # SQLite + PostgreSQL, 1k/10k/100k
     .venv/bin/python bench/query_scale.py --sizes 1000 --backends sqlite
@@ -38,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from optuna.storages._rdb import models  # noqa: E402  (the real column types, enums included)
 
 from storage import basin_grid, best, ensure_study, grid_distributions, open_storage, trials_frame  # noqa: E402
+from storage.record import sync_trial_rows  # noqa: E402
 from storage.testing import PG_TEST_URL, pg_unreachable_reason, scratch_schema  # noqa: E402
 
 OPTIMIZERS = ("sgd", "sgdw", "adam", "adamw")
@@ -130,6 +133,7 @@ def fill(rdb: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> float:
             conn.execute(sa.text("ANALYZE"))
         else:
             conn.exec_driver_sql("ANALYZE")
+    sync_trial_rows(rdb, list(study_ids.values()))  # what Basin's recorder keeps beside each trial (storage.sql)
     return time.perf_counter() - t0
 
 

@@ -412,7 +412,7 @@ def coupling(
         raise ValueError(f"n_boot must be an integer ≥ 1, got {n_boot!r}")
     rdb = reader(storage)
     meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule, budget=budget)
-    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, axes=axes)
+    answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, axes=axes, coupling_only=True)
     order = sorted(answers, key=lambda k: (answers[k].coupling.sweep, answers[k].coupling.optimizer,
                                            answers[k].coupling.schedule, k[1]))
     return [answers[k].coupling for k in order]

@@ -79,12 +79,13 @@ def evidence_attrs(meta: pd.DataFrame) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class PanelAnswer:
-    """A panel's grid with evidence, its honest best error and its coupling."""
+    """A panel's grid with evidence, its honest best error and its coupling (``grid``, ``best`` and
+    ``cells`` are None for an answer asked for its coupling alone: ``answer(coupling_only=True)``)."""
 
-    grid: pd.DataFrame
-    best: evidence.BestError
+    grid: pd.DataFrame | None
+    best: evidence.BestError | None
     coupling: Coupling | None
-    cells: evidence.CellEvidence
+    cells: evidence.CellEvidence | None
     sources: tuple[str, ...]
     #: the evidence Panel (its shared draws dropped unless ``answers(keep_draws=True)``)
     panel: evidence.Panel | None = None
@@ -132,34 +133,44 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
 
 def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evidence.SeedDraws, *,
            coupling: bool = True, tol: float = DEFAULT_TOL, rng: int = RNG_SEED,
-           ranked: pd.DataFrame | None = None) -> PanelAnswer:
+           ranked: pd.DataFrame | None = None, coupling_only: bool = False) -> PanelAnswer:
     """The answers of one panel: ``effective`` its effective trials (one study, one budget); ``lrs``
     and ``wd_norms`` its grid axes; ``meta`` the study's row of ``storage.frames.studies_frame``;
-    ``ranked`` this panel's rows of ``analysis.rank_cells`` when the caller ranked every panel at once."""
+    ``ranked`` this panel's rows of ``analysis.rank_cells`` when the caller ranked every panel at once.
+    ``coupling_only``: the coupling alone (no grid, cells or best error) — the same coupling, since
+    the panel's draws are the first thing its generator makes either way and the coupling draws
+    nothing after them."""
     gen = np.random.default_rng(rng)
     budget = int(effective["budget"].iloc[0])
     labels = [int(s) for s in seeds.labels]
     kw = dict(n_test=meta.get("n_test"), chance=study_chance(meta), labels=labels, budget=budget, loss=is_loss(meta))
     panel = to_panel(effective, lrs, wd_norms, **kw)
+    if ranked is None:
+        ranked = analysis.rank_cells(analysis.cell_stats(effective))
+    if coupling_only:
+        fit, note = _coupling(ranked, panel, seeds, gen, tol, meta, budget)
+        return PanelAnswer(None, None, fit, None, evidence.noise_sources(panel), panel, note)
     val_panel = None
     if has_validation(meta) and "val_value" in effective and effective["val_value"].notna().any():
         val_panel = to_panel(effective, lrs, wd_norms, value="val_value", **kw)
     cells = evidence.cell_evidence(panel, seeds, gen)
     best = evidence.best_error(panel, seeds, gen, validation_panel=val_panel)
-    if ranked is None:
-        ranked = analysis.rank_cells(analysis.cell_stats(effective))
     grid = analysis.full_grid(lrs, wd_norms, ranked)
     grid = grid.sort_values(["_lr", "_wd"], kind="stable").reset_index(drop=True)  # row-major, as the Panel
     grid["error_lo"], grid["error_hi"] = cells.lo, cells.hi
     grid["p_best"], grid["plausible"] = cells.p_best, cells.plausible
-    fit, note = None, ""
-    if coupling:
-        try:
-            fit = panel_coupling(ranked, landscape.coupling(panel, seeds, gen, tol=tol), panel, tol=tol)
-        except Exception as exc:  # noqa: BLE001 - a failing fit must not take the panel's other answers with it
-            log.warning("coupling fit failed for %s T=%s", meta.get("study"), budget, exc_info=True)
-            note = f"coupling fit unavailable ({type(exc).__name__}: {exc})"
+    fit, note = _coupling(ranked, panel, seeds, gen, tol, meta, budget) if coupling else (None, "")
     return PanelAnswer(grid, best, fit, cells, cells.sources, panel, note)
+
+
+def _coupling(ranked, panel, seeds, gen, tol, meta, budget) -> tuple[Coupling | None, str]:
+    """(the panel's coupling, "") — or (None, why) when the fit fails: a failing fit must not take the
+    panel's other answers with it."""
+    try:
+        return panel_coupling(ranked, landscape.coupling(panel, seeds, gen, tol=tol), panel, tol=tol), ""
+    except Exception as exc:  # noqa: BLE001
+        log.warning("coupling fit failed for %s T=%s", meta.get("study"), budget, exc_info=True)
+        return None, f"coupling fit unavailable ({type(exc).__name__}: {exc})"
 
 
 
@@ -197,13 +208,15 @@ def frame_axes(frame: pd.DataFrame) -> dict[str, tuple[list[float], list[float]]
 
 def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT_BOOT, coupling: bool = True,
             tol: float = DEFAULT_TOL, ranked: pd.DataFrame | None = None,
-            axes: dict[str, tuple] | None = None, keep_draws: bool = False) -> dict[tuple[str, int], PanelAnswer]:
+            axes: dict[str, tuple] | None = None, keep_draws: bool = False,
+            coupling_only: bool = False) -> dict[tuple[str, int], PanelAnswer]:
     """{(study, T): PanelAnswer} of every panel of ``eff`` with a COMPLETE trial: one seed draw per sweep
     (panels compared across optimizers and budgets are paired), the per-cell pandas once for all panels
     (``ranked`` = ``analysis.rank_cells(analysis.cell_stats(eff))``, computed here when not given), the
     grid axes of every study in one query (``axes`` {study: (α values, λ_norm values)} overrides them).
     ``keep_draws``: each answer's Panel keeps its bootstrap draws, for a later answer on the same
-    panels (the budget exponent); else they are freed panel by panel (≈ 15 MB a panel at 49 seeds)."""
+    panels (the budget exponent); else they are freed panel by panel (≈ 15 MB a panel at 49 seeds).
+    ``coupling_only``: each panel's coupling alone (:func:`answer`)."""
     by_study = meta.set_index("study")
     draws = {name: seed_draws_for(group, n_boot) for name, group in eff.groupby("sweep")}
     if ranked is None:
@@ -218,7 +231,7 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
     def one(key: tuple[str, int]) -> PanelAnswer:
         m = study_rows[key[0]]
         ans = answer(groups[key], *grid_axes[key[0]], m, draws[m["sweep"]], coupling=coupling, tol=tol,
-                     ranked=ranked_by[key])
+                     ranked=ranked_by[key], coupling_only=coupling_only)
         if not keep_draws:
             evidence.noise.forget_draws(ans.panel)
         return ans

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import math
 import numbers
 import os
@@ -39,7 +40,9 @@ from storage.schema import (
     is_error_metric,
     study_name,
 )
-from storage.sql import completed_points, running_claims, sweep_study_ids
+from storage.sql import completed_points, copy_trial_rows, has_trial_rows, running_claims, sweep_study_ids
+
+log = logging.getLogger(__name__)
 
 
 def grid_distributions(
@@ -99,6 +102,7 @@ def ensure_study(
     for key, value in full.items():
         if key not in current or current[key] != json.loads(json.dumps(value)):
             study.set_user_attr(key, value)
+    sync_trial_rows(storage, [study._study_id])  # a study an older Basin recorded: its rows, once
     return study
 
 
@@ -140,9 +144,9 @@ def record_trial(
     """
     trial = _finished_trial(study, point, distributions, state=state, value=value, intermediate=intermediate,
                             user_attrs=user_attrs)
-    if claim is not None and _finish_claim(rdb_of(study._storage), claim, trial):
-        return
-    study.add_trial(trial)
+    if claim is None or not _finish_claim(rdb_of(study._storage), claim, trial):
+        study.add_trial(trial)
+    sync_trial_rows(study._storage, [study._study_id])
 
 
 def _finished_trial(study, point, distributions, *, state, value, intermediate, user_attrs) -> optuna.trial.FrozenTrial:
@@ -235,6 +239,28 @@ def _finish_claim(rdb: optuna.storages.RDBStorage, trial_id: int, trial: optuna.
         session.close()
 
 
+def sync_trial_rows(storage: optuna.storages.BaseStorage, study_ids) -> None:
+    """Copy the finished trials of ``study_ids`` that lack a row into ``basin_trials`` (creating the
+    table the first time), one transaction; see ``storage.sql`` on why a row is only ever a copy.
+
+    Called after each recorded trial and by :func:`ensure_study`: a study's trials recorded by an
+    older Basin, or by Optuna directly, get their rows the next time Basin records into it. A failure
+    here (e.g. a database locked past the busy timeout) is logged, not raised: the trial itself is
+    committed already, and reads take a trial without a row from Optuna's tables.
+    """
+    rdb = rdb_of(storage)
+    engine = rdb.engine
+    try:
+        if not has_trial_rows(engine):
+            with exclusive(rdb, "basin-trial-rows"):
+                tables.basin_metadata.create_all(engine, checkfirst=True)
+        with engine.begin() as conn:
+            copy_trial_rows(conn, study_ids)
+    except sa.exc.OperationalError as exc:
+        log.warning("basin_trials not updated for studies %s (%s); reads take these trials from Optuna's "
+                    "tables until the next recording", list(study_ids), str(exc).splitlines()[0])
+
+
 def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
     """Delete every study of ``sweep`` with all its trials, in one transaction; returns the count.
 
@@ -247,6 +273,8 @@ def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
         if not ids:
             raise UnknownNameError(f"no sweep named {sweep!r} to delete")
         trial_ids = sa.select(tables.trials.c.trial_id).where(tables.trials.c.study_id.in_(ids))
+        if conn.dialect.has_table(conn, tables.basin_trials.name):
+            conn.execute(sa.delete(tables.basin_trials).where(tables.basin_trials.c.study_id.in_(ids)))
         for table in tables.TRIAL_CHILDREN:
             conn.execute(sa.delete(table).where(table.c.trial_id.in_(trial_ids)))
         conn.execute(sa.delete(tables.trials).where(tables.trials.c.study_id.in_(ids)))

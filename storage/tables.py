@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from storage.schema import PARAMS
+
 metadata = sa.MetaData()
 
 studies = sa.Table(
@@ -128,6 +130,32 @@ TRIAL_CHILDREN = (
     trial_params,
 )
 STUDY_CHILDREN = (study_user_attributes, study_system_attributes, study_directions)
+
+
+# --- Basin's own table --------------------------------------------------------------------------------
+
+#: Basin's own tables, apart from Optuna's (``metadata`` above mirrors Optuna's models only).
+basin_metadata = sa.MetaData()
+
+#: Trial user attrs copied into ``basin_trials`` (value_json text, as Optuna stores them): what the
+#: frames and every answer read (``storage.schema.FRAME_ATTRS`` but ``error``, and the evidence's).
+ROW_ATTRS = ("diverged", "wd", "seconds", "node", "val_value", "value_se")
+
+#: One narrow row per finished trial: the pivot of Optuna's rows that ``storage.sql.fetch_trial_rows``
+#: would otherwise compute per read, copied from those rows by ``storage.record.sync_trial_rows``.
+#: ``datetime_complete`` ties a row to the trial it was copied from (see ``storage.sql``).
+basin_trials = sa.Table(
+    "basin_trials",
+    basin_metadata,
+    sa.Column("trial_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("study_id", sa.Integer, nullable=False),  # no index: a read scans (faster than probes at 10⁵)
+    sa.Column("number", sa.Integer),
+    sa.Column("state", sa.String(16)),
+    sa.Column("datetime_complete", sa.DateTime),
+    *(sa.Column(name, sa.Float(precision=53)) for name in (*PARAMS, "value")),
+    sa.Column("value_type", sa.String(16)),
+    *(sa.Column(key, sa.Text) for key in ROW_ATTRS),
+)
 
 
 def state_is(column: sa.ColumnElement, *states: str) -> sa.ColumnElement[bool]:

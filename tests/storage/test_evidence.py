@@ -174,6 +174,41 @@ def test_sub_grid_argmin_recovers_a_planted_parabola_vertex():
     assert np.allclose(three, vertices)
 
 
+def test_lambda_star_is_the_per_cell_least_squares_vertex_to_the_bit():
+    """λ* takes each window's u^k from the grid's n² offsets and adds the 5-long window by slices (both
+    for speed): the values must be those of the plain per-cell formula, bit for bit — what the answers'
+    reproducibility rests on. The plain formula is written out here as the reference."""
+    from storage.evidence import rows
+
+    def plain_vertex(u, y, w):
+        uw, yw = np.where(w, u, 0.0), np.where(w, y, 0.0)
+        S = [(w * uw**k).sum(-1) for k in range(5)]
+        T = [(uw**k * yw).sum(-1) for k in range(3)]
+        det = lambda m: (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                         + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+        d = det([[S[4], S[3], S[2]], [S[3], S[2], S[1]], [S[2], S[1], S[0]]])
+        a = det([[T[2], S[3], S[2]], [T[1], S[2], S[1]], [T[0], S[1], S[0]]])
+        b = det([[S[4], T[2], S[2]], [S[3], T[1], S[1]], [S[2], T[0], S[0]]])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where((S[0] >= 3) & (np.abs(d) > 1e-300) & (a / d > 0), -b / (2 * a), np.nan)
+
+    rng = np.random.default_rng(7)
+    for n, window in ((8, 5), (6, 3), (9, 9), (4, 5)):
+        x = np.sort(np.log(rng.uniform(1e-4, 1.0, n)))
+        m = rng.normal(size=(300, 6, n)) * 10.0 ** rng.integers(-3, 3, size=(300, 6, 1))
+        m[rng.random(m.shape) < 0.15] = np.nan
+        size = min(window, n)
+        j = np.nanargmin(np.where(np.isfinite(m), m, np.inf), -1)
+        idx = np.clip(j - size // 2, 0, n - size)[..., None] + np.arange(size)
+        y = np.take_along_axis(m, idx, -1)
+        u = x[idx] - x[j][..., None]
+        table = np.stack([(x[:, None] - x[None, :]) ** k for k in range(5)])
+        got = rows._quadratic_vertex(u, y, np.isfinite(y), table[:, idx, j[..., None]])
+        assert np.array_equal(got, plain_vertex(u, y, np.isfinite(y)), equal_nan=True)
+        p = rng.normal(size=(5, 40, size)) * 10.0 ** rng.integers(-8, 8, size=(5, 40, size))
+        assert np.array_equal(rows._window_sum(p), np.stack([q.sum(-1) for q in p]))
+
+
 def test_diverged_cells_stay_out_of_the_parabola():
     x = np.arange(8.0)
     row = 0.01 * (x - 3.4) ** 2 + 0.05
