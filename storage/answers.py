@@ -50,12 +50,12 @@ def _best_rows(ranked: pd.DataFrame, answers: dict[tuple[str, int], PanelAnswer]
                           & (analysis.grid_key(ranked["wd_norm"]) == normalise_float(b.wd_norm))]
             for col in ("lr", "wd_norm", "wd", "test_error", "test_error_std", "n_seeds"):
                 table.at[i, col] = pick.iloc[0][col]
-        g = ans.grid
-        at = np.flatnonzero((g["_lr"].to_numpy() == normalise_float(table.at[i, "lr"]))
-                            & (g["_wd"].to_numpy() == normalise_float(table.at[i, "wd_norm"])))[0]
+        cells, p = ans.cells, ans.panel  # the panel's cells, row-major over (α, λ_norm) keys
+        at = (np.flatnonzero(p.alphas == normalise_float(table.at[i, "lr"]))[0] * len(p.wd_norms)
+              + np.flatnonzero(p.wd_norms == normalise_float(table.at[i, "wd_norm"]))[0])
         extra.append({
-            "test_error_lo": g["error_lo"].iat[at], "test_error_hi": g["error_hi"].iat[at], "p_best": g["p_best"].iat[at],
-            "n_plausible": int(g["plausible"].sum()),
+            "test_error_lo": cells.lo[at], "test_error_hi": cells.hi[at], "p_best": cells.p_best[at],
+            "n_plausible": int(cells.plausible.sum()),
             "error": b.error, "error_lo": b.ci[0] if b.ci else np.nan, "error_hi": b.ci[1] if b.ci else np.nan,
             "selection": b.method, "sources": " + ".join(ans.sources) or "none",
             "evidence_notes": "; ".join(b.notes),
@@ -110,7 +110,7 @@ def _best_read(rdb, sweep, optimizer, schedule, n_boot: int, *, keep_draws: bool
     meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule)
     ranked = analysis.rank_cells(analysis.cell_stats(eff))
     answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=False, ranked=ranked, axes=axes,
-                                 keep_draws=keep_draws)
+                                 keep_draws=keep_draws, grid=False)
     return meta, _best_rows(ranked, answers), answers, eff
 
 

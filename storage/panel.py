@@ -80,7 +80,8 @@ def evidence_attrs(meta: pd.DataFrame) -> tuple[str, ...]:
 @dataclass(frozen=True)
 class PanelAnswer:
     """A panel's grid with evidence, its honest best error and its coupling (``grid``, ``best`` and
-    ``cells`` are None for an answer asked for its coupling alone: ``answer(coupling_only=True)``)."""
+    ``cells`` are None for an answer asked for its coupling alone: ``answer(coupling_only=True)``;
+    ``grid`` for one asked without it: ``answer(grid=False)``)."""
 
     grid: pd.DataFrame | None
     best: evidence.BestError | None
@@ -95,7 +96,7 @@ class PanelAnswer:
 
 def seed_draws_for(effective: pd.DataFrame, n_boot: int = evidence.DEFAULT_BOOT) -> evidence.SeedDraws:
     """The shared seed resampling for every panel of ``effective`` (its union of seed labels)."""
-    labels = sorted({int(s) for s in effective["seed"]}) or [0]
+    labels = np.unique(effective["seed"].to_numpy(np.int64)).tolist() or [0]
     return evidence.seed_draws(labels, n_boot, np.random.default_rng(RNG_SEED))
 
 
@@ -133,13 +134,14 @@ def to_panel(effective: pd.DataFrame, lrs, wd_norms, *, n_test: int | None, chan
 
 def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evidence.SeedDraws, *,
            coupling: bool = True, tol: float = DEFAULT_TOL, rng: int = RNG_SEED,
-           ranked: pd.DataFrame | None = None, coupling_only: bool = False) -> PanelAnswer:
+           ranked: pd.DataFrame | None = None, coupling_only: bool = False, grid: bool = True) -> PanelAnswer:
     """The answers of one panel: ``effective`` its effective trials (one study, one budget); ``lrs``
     and ``wd_norms`` its grid axes; ``meta`` the study's row of ``storage.frames.studies_frame``;
     ``ranked`` this panel's rows of ``analysis.rank_cells`` when the caller ranked every panel at once.
     ``coupling_only``: the coupling alone (no grid, cells or best error) — the same coupling, since
     the panel's draws are the first thing its generator makes either way and the coupling draws
-    nothing after them."""
+    nothing after them. ``grid=False``: no grid frame (its cells' evidence is in ``cells``, row-major
+    as the Panel: what ``storage.answers.best`` reads)."""
     gen = np.random.default_rng(rng)
     budget = int(effective["budget"].iloc[0])
     labels = [int(s) for s in seeds.labels]
@@ -155,12 +157,14 @@ def answer(effective: pd.DataFrame, lrs, wd_norms, meta: pd.Series, seeds: evide
         val_panel = to_panel(effective, lrs, wd_norms, value="val_value", **kw)
     cells = evidence.cell_evidence(panel, seeds, gen)
     best = evidence.best_error(panel, seeds, gen, validation_panel=val_panel)
-    grid = analysis.full_grid(lrs, wd_norms, ranked)
-    grid = grid.sort_values(["_lr", "_wd"], kind="stable").reset_index(drop=True)  # row-major, as the Panel
-    grid["error_lo"], grid["error_hi"] = cells.lo, cells.hi
-    grid["p_best"], grid["plausible"] = cells.p_best, cells.plausible
+    table = None
+    if grid:
+        table = analysis.full_grid(lrs, wd_norms, ranked)
+        table = table.sort_values(["_lr", "_wd"], kind="stable").reset_index(drop=True)  # row-major, as the Panel
+        table["error_lo"], table["error_hi"] = cells.lo, cells.hi
+        table["p_best"], table["plausible"] = cells.p_best, cells.plausible
     fit, note = _coupling(ranked, panel, seeds, gen, tol, meta, budget) if coupling else (None, "")
-    return PanelAnswer(grid, best, fit, cells, cells.sources, panel, note)
+    return PanelAnswer(table, best, fit, cells, cells.sources, panel, note)
 
 
 def _coupling(ranked, panel, seeds, gen, tol, meta, budget) -> tuple[Coupling | None, str]:
@@ -209,14 +213,14 @@ def frame_axes(frame: pd.DataFrame) -> dict[str, tuple[list[float], list[float]]
 def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT_BOOT, coupling: bool = True,
             tol: float = DEFAULT_TOL, ranked: pd.DataFrame | None = None,
             axes: dict[str, tuple] | None = None, keep_draws: bool = False,
-            coupling_only: bool = False) -> dict[tuple[str, int], PanelAnswer]:
+            coupling_only: bool = False, grid: bool = True) -> dict[tuple[str, int], PanelAnswer]:
     """{(study, T): PanelAnswer} of every panel of ``eff`` with a COMPLETE trial: one seed draw per sweep
     (panels compared across optimizers and budgets are paired), the per-cell pandas once for all panels
     (``ranked`` = ``analysis.rank_cells(analysis.cell_stats(eff))``, computed here when not given), the
     grid axes of every study in one query (``axes`` {study: (α values, λ_norm values)} overrides them).
     ``keep_draws``: each answer's Panel keeps its bootstrap draws, for a later answer on the same
     panels (the budget exponent); else they are freed panel by panel (≈ 15 MB a panel at 49 seeds).
-    ``coupling_only``: each panel's coupling alone (:func:`answer`)."""
+    ``coupling_only``: each panel's coupling alone; ``grid=False``: no grid frames (:func:`answer`)."""
     by_study = meta.set_index("study")
     draws = {name: seed_draws_for(group, n_boot) for name, group in eff.groupby("sweep")}
     if ranked is None:
@@ -231,7 +235,7 @@ def answers(rdb, meta: pd.DataFrame, eff: pd.DataFrame, *, n_boot: int = DEFAULT
     def one(key: tuple[str, int]) -> PanelAnswer:
         m = study_rows[key[0]]
         ans = answer(groups[key], *grid_axes[key[0]], m, draws[m["sweep"]], coupling=coupling, tol=tol,
-                     ranked=ranked_by[key], coupling_only=coupling_only)
+                     ranked=ranked_by[key], coupling_only=coupling_only, grid=grid)
         if not keep_draws:
             evidence.noise.forget_draws(ans.panel)
         return ans

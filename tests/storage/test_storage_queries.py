@@ -26,6 +26,8 @@ from storage import (
     open_storage,
     trials_frame,
 )
+from storage import analysis as storage_analysis
+from storage import answers as answers_module
 from tests.planted import raw_wd
 from tests.storage.planted import ALPHAS, LAMBDAS
 
@@ -189,6 +191,25 @@ def test_coupling_tells_diagonal_from_axis_aligned(ro):
             "edge_slope_lo", "edge_slope_hi", "verdict", "rests_on",
             "axis_angle", "notes"} <= set(frame.columns)
     json.dumps([c.to_dict() for c in results.values()])  # JSON-able
+
+
+def test_the_coupling_alone_is_the_coupling_of_the_full_answer(ro):
+    """``storage.coupling`` answers each panel's coupling alone (no cell intervals, best error or grid):
+    the same couplings as the panels' full answers, and best's table without grid frames is the same."""
+    from storage import panel as panel_step
+
+    rdb, sweep = ro
+    meta, eff, axes = panel_step.read(rdb, sweep)
+    full = panel_step.answers(rdb, meta, eff, n_boot=200, coupling=True, axes=axes)
+    alone = panel_step.answers(rdb, meta, eff, n_boot=200, coupling=True, axes=axes, coupling_only=True)
+    assert list(full) == list(alone) and all(alone[k].grid is None and alone[k].best is None for k in alone)
+    assert [full[k].coupling.to_dict() for k in full] == [alone[k].coupling.to_dict() for k in alone]
+    assert [c.to_dict() for c in coupling(rdb, sweep=sweep, n_boot=200)] == sorted(
+        (full[k].coupling.to_dict() for k in full), key=lambda d: (d["optimizer"], d["schedule"], d["budget"]))
+    bare = panel_step.answers(rdb, meta, eff, n_boot=200, coupling=False, axes=axes, grid=False)
+    ranked = storage_analysis.rank_cells(storage_analysis.cell_stats(eff))
+    pd.testing.assert_frame_equal(answers_module._best_rows(ranked, bare), answers_module._best_rows(ranked, full),
+                                  check_exact=True)
 
 
 def test_coupling_edge_tolerance_is_configurable(ro):

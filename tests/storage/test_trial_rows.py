@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import optuna
 import pandas as pd
-import pytest
 import sqlalchemy as sa
 
 import storage
