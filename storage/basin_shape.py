@@ -127,30 +127,33 @@ def _rows(ev: landscape.LandscapeCoupling, panel: evidence.Panel) -> tuple[dict,
 def panel_coupling(ranked: pd.DataFrame, ev: landscape.LandscapeCoupling, panel: evidence.Panel, *,
                    tol: float = DEFAULT_TOL) -> Coupling:
     """Coupling of one panel from its ranked cells (``storage.analysis.rank_cells``) and the evidence."""
+    # column arrays rather than frame filters: this runs once a panel, on the answer threads (pandas holds the GIL)
     sweep, optimizer, schedule = (ranked[c].iloc[0] for c in ("sweep", "optimizer", "schedule"))
     budget = int(ranked["budget"].iloc[0])
-    have = ranked[ranked["n_seeds"] > 0]
-    if have.empty:
+    have = np.flatnonzero(ranked["n_seeds"].to_numpy() > 0)  # cells with a COMPLETE seed
+    if not have.size:
         return Coupling(sweep, optimizer, schedule, budget, "inconclusive", (), None, None, "inconclusive", 0,
                         None, None, "inconclusive", None, None,
                         0, None, None, "inconclusive", 0, None, None, tol, ev.n_boot, None, None, None, ev.level,
                         ev.sources, (), ("no COMPLETE trial in this panel",))
     notes = list(ev.notes)
-    best = have.loc[have["rank"].idxmin()]
+    rank = ranked["rank"].to_numpy(dtype=float, na_value=np.nan)
+    best = ranked.iloc[have[np.nanargmin(rank[have])]]  # the first cell of the lowest rank
     if note := border_note(ranked, best):
         notes.append(note)
-    alphas = np.unique(grid_key(have["lr"]))
+    lr, wd_norm = ranked["lr"].to_numpy(float), ranked["wd_norm"].to_numpy(float)
+    alphas = np.unique(grid_key(pd.Series(lr[have])))
     few = len(alphas) < MIN_POINTS
     if few:
         notes.append(f"only {len(alphas)} α value(s) with results in this panel: slopes need ≥ {MIN_POINTS}")
     if not ev.sources or ev.sources == ("seeds",):
         notes.append("test-set noise not modelled: the study records no n_test")
 
-    top = have[have["top10"]]
+    top = have[ranked["top10"].to_numpy(bool)[have]]
     axis_angle = axis_elong = None
-    if len(top) >= 3 and grid_key(top["lr"]).size and np.unique(grid_key(top["lr"])).size + np.unique(
-            grid_key(top["wd_norm"])).size > 2:
-        pts = np.column_stack([np.log(top["lr"].to_numpy(float)), np.log(top["wd_norm"].to_numpy(float))])
+    if len(top) >= 3 and np.unique(grid_key(pd.Series(lr[top]))).size + np.unique(
+            grid_key(pd.Series(wd_norm[top]))).size > 2:
+        pts = np.column_stack([np.log(lr[top]), np.log(wd_norm[top])])
         axis_angle, axis_elong = _principal_axis(pts)
         if axis_elong < 1.5:
             notes.append(f"top-{len(top)} cloud nearly round (elongation {axis_elong:.2f}): its axis angle means little")

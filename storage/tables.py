@@ -1,4 +1,5 @@
-"""SQLAlchemy Core handles on the Optuna RDB tables that Basin reads directly.
+"""SQLAlchemy Core handles on the Optuna RDB tables that Basin reads directly, and Basin's own
+``basin_trials`` (one narrow row per finished trial; see ``storage.sql``).
 
 Optuna's own read path (``Study.get_trials``) builds one FrozenTrial per trial with every
 attribute decoded; at 10⁵ trials that takes tens of seconds. Basin's reads select only the
