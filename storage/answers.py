@@ -411,7 +411,7 @@ def coupling(
     if not (isinstance(n_boot, int) and n_boot >= 1):
         raise ValueError(f"n_boot must be an integer ≥ 1, got {n_boot!r}")
     rdb = reader(storage)
-    meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule, budget=budget)
+    meta, eff, axes = panel_step.read(rdb, sweep, optimizer, schedule, budget=budget, raw_lambda=False)
     answers = panel_step.answers(rdb, meta, eff, n_boot=n_boot, coupling=True, tol=tol, axes=axes, coupling_only=True)
     order = sorted(answers, key=lambda k: (answers[k].coupling.sweep, answers[k].coupling.optimizer,
                                            answers[k].coupling.schedule, k[1]))

@@ -192,11 +192,13 @@ class Read(NamedTuple):
     axes: dict[str, tuple[list[float], list[float]]] | None
 
 
-def read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None) -> Read:
-    """(studies, effective trials, grid axes) of a selection: the one read every answer starts from."""
+def read(rdb, sweep=None, optimizer=None, schedule=None, study=None, budget=None, *, raw_lambda: bool = True) -> Read:
+    """(studies, effective trials, grid axes) of a selection: the one read every answer starts from.
+    ``raw_lambda=False``: without the runs' raw λ (``wd``), for an answer that reports none (the coupling)."""
     meta = select_studies(studies_frame(rdb), where=storage_label(rdb), sweep=sweep, optimizer=optimizer,
                           schedule=schedule, study=study)
-    frame = trials_for(rdb, meta, attrs=evidence_attrs(meta), budget=budget)
+    attrs = tuple(a for a in evidence_attrs(meta) if raw_lambda or a != "wd")
+    frame = trials_for(rdb, meta, attrs=attrs, budget=budget)
     return Read(meta, analysis.effective_trials(frame), frame_axes(frame) if budget is None else None)
 
 
