@@ -156,19 +156,23 @@ def best_cells(cells: pd.DataFrame, *, ranked: bool = False) -> pd.DataFrame:
         "n_cells", "n_complete", "n_failed", "n_diverged", "border", "study",
     ]
     ranked = cells if ranked else rank_cells(cells)
+    # each panel's rows by position, its numbers from column arrays (a frame filter per panel cost ≈ 2 ms)
+    n_seeds = ranked["n_seeds"].to_numpy()
+    rank = ranked["rank"].to_numpy(dtype=float, na_value=np.nan)
+    err = ranked["test_error"].round(TIE_DECIMALS).to_numpy(float)
+    n_failed, n_diverged = ranked["n_failed"].to_numpy(), ranked["n_diverged"].to_numpy()
     rows = []
-    for key, panel in ranked.groupby(PANEL_COLS, sort=True):
-        have = panel[panel["n_seeds"] > 0]
-        if have.empty:
+    for key, where in sorted(ranked.groupby(PANEL_COLS, sort=True).indices.items()):
+        have = where[n_seeds[where] > 0]
+        if not have.size:
             continue
-        best = have.loc[have["rank"].idxmin()]
-        err = have["test_error"].round(TIE_DECIMALS)
+        best = ranked.iloc[have[np.nanargmin(rank[have])]]  # the first cell of the lowest rank
         rows.append({
             **dict(zip(PANEL_COLS, key)), **{c: best[c] for c in ("lr", "wd_norm", "wd", "test_error",
                                                                  "test_error_std", "n_seeds", "study")},
-            "n_tied": int((err == err.min()).sum()), "n_cells": len(have), "n_complete": int(panel["n_seeds"].sum()),
-            "n_failed": int(panel["n_failed"].sum()), "n_diverged": int(panel["n_diverged"].sum()),
-            "border": border_note(panel, best),
+            "n_tied": int((err[have] == np.fmin.reduce(err[have])).sum()), "n_cells": int(have.size),
+            "n_complete": int(n_seeds[where].sum()), "n_failed": int(n_failed[where].sum()),
+            "n_diverged": int(n_diverged[where].sum()), "border": border_note(ranked.iloc[where], best),
         })
     out = pd.DataFrame(rows, columns=cols)
     return out.astype({"budget": int, "n_seeds": int, "n_tied": int, "n_cells": int, "n_complete": int,
