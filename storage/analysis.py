@@ -60,8 +60,13 @@ def effective_trials(frame: pd.DataFrame) -> pd.DataFrame:
     done = done.assign(
         _lr=grid_key(done["lr"]), _wd=grid_key(done["wd_norm"]), _complete=done["state"].eq("COMPLETE")
     )
+    point = ["study", "_lr", "_wd", "budget", "seed"]
+    if not done.duplicated(subset=point).any():  # one trial a point (the usual case): all of them, by id
+        done = done.drop(columns="_complete")
+        return (done if done["trial_id"].is_monotonic_increasing else done.sort_values("trial_id", kind="stable")
+                ).reset_index(drop=True)
     done = done.sort_values(["_complete", "trial_id"], kind="stable")
-    keep = ~done.duplicated(subset=["study", "_lr", "_wd", "budget", "seed"], keep="last")
+    keep = ~done.duplicated(subset=point, keep="last")
     return done[keep].drop(columns="_complete").sort_values("trial_id", kind="stable").reset_index(drop=True)
 
 

@@ -106,7 +106,10 @@ def _decode_attr(key: str, raw: pd.Series) -> pd.Series:
     if key == "diverged":
         return raw.eq("true")
     if key in _NUMERIC_ATTRS:
-        return pd.to_numeric(raw, errors="coerce").astype(float)
+        try:  # JSON numbers (and null): Python's float() on each, ≈ 2× pandas' parser, the same values
+            return pd.Series(raw.to_numpy(dtype=object).astype(float), index=raw.index)
+        except (TypeError, ValueError):  # some value is not a number: NaN for it
+            return pd.to_numeric(raw, errors="coerce").astype(float)
     codes, uniques = pd.factorize(raw, use_na_sentinel=True)  # few distinct values: decode each once
     decoded = np.empty(len(uniques) + 1, dtype=object)
     decoded[:-1] = [json.loads(u) for u in uniques]
