@@ -137,8 +137,7 @@ def panel_coupling(ranked: pd.DataFrame, ev: landscape.LandscapeCoupling, panel:
                         0, None, None, "inconclusive", 0, None, None, tol, ev.n_boot, None, None, None, ev.level,
                         ev.sources, (), ("no COMPLETE trial in this panel",))
     notes = list(ev.notes)
-    rank = ranked["rank"].to_numpy(dtype=float, na_value=np.nan)
-    best = ranked.iloc[have[np.nanargmin(rank[have])]]  # the first cell of the lowest rank
+    best = ranked.iloc[np.flatnonzero(ranked["best"].to_numpy(bool))[0]]  # rank_cells' best cell (rank 1)
     if note := border_note(ranked, best):
         notes.append(note)
     lr, wd_norm = ranked["lr"].to_numpy(float), ranked["wd_norm"].to_numpy(float)

@@ -273,7 +273,7 @@ def delete_sweep(storage: optuna.storages.BaseStorage, sweep: str) -> int:
         if not ids:
             raise UnknownNameError(f"no sweep named {sweep!r} to delete")
         trial_ids = sa.select(tables.trials.c.trial_id).where(tables.trials.c.study_id.in_(ids))
-        if conn.dialect.has_table(conn, tables.basin_trials.name):
+        if has_trial_rows(conn):
             conn.execute(sa.delete(tables.basin_trials).where(tables.basin_trials.c.study_id.in_(ids)))
         for table in tables.TRIAL_CHILDREN:
             conn.execute(sa.delete(table).where(table.c.trial_id.in_(trial_ids)))

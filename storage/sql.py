@@ -158,13 +158,13 @@ def trial_fingerprint(engine: sa.Engine, study_ids) -> list[tuple]:
 #
 # Optuna's layout costs a read one index probe per param and attr per trial. The recorder also
 # copies each finished trial into ``basin_trials`` (storage.record.sync_trial_rows), by SQL from the
-# very rows the pivot reads (:func:`trial_rows_sql`), so a row holds what the pivot would return.
+# very rows the pivot reads (:func:`copy_trial_rows`), so a row holds what the pivot would return.
 # A row is a copy, never the truth: it is used only while the trial it was copied from is there —
 # same id and same ``datetime_complete`` (:func:`row_of`), so a trial id that SQLite hands out
 # again after another tool deleted a study never meets the old trial's row — and every trial
 # without one (RUNNING claims, trials written by other tools or by an older Basin, a recording
 # interrupted between Optuna's commit and the copy's) is read from Optuna's tables, in the same
-# statement. Optuna never changes a finished trial, so a copy cannot go stale otherwise.
+# read transaction. Optuna never changes a finished trial, so a copy cannot go stale otherwise.
 
 #: States of the trials copied into ``basin_trials``: finished, so never changed again.
 FINISHED = ("COMPLETE", "FAIL", "PRUNED")
@@ -175,10 +175,13 @@ def row_of(rows: str, trials: str) -> str:
     return (f"{rows}.trial_id = {trials}.trial_id AND {rows}.datetime_complete = {trials}.datetime_complete")
 
 
-def has_trial_rows(engine: sa.Engine) -> bool:
-    """Whether the database has Basin's ``basin_trials`` table (a Basin since issue 19 wrote to it)."""
-    with engine.connect() as conn:
-        return engine.dialect.has_table(conn, tables.basin_trials.name)
+def has_trial_rows(bind: sa.Engine | sa.Connection) -> bool:
+    """Whether the database has Basin's ``basin_trials`` table (a Basin since issue 19 wrote to it);
+    ``bind`` an engine, or a connection whose transaction should see it."""
+    if isinstance(bind, sa.Engine):
+        with bind.connect() as conn:
+            return has_trial_rows(conn)
+    return bind.dialect.has_table(bind, tables.basin_trials.name)
 
 
 def _lacking(study_ids, trial_ids=None, *, finished: bool = False) -> str:

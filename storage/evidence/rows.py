@@ -34,12 +34,11 @@ def _window_sum(p: np.ndarray) -> np.ndarray:
     return total
 
 
-def _quadratic_vertex(u: np.ndarray, y: np.ndarray, w: np.ndarray, powers: np.ndarray | None = None) -> np.ndarray:
-    """Vertex of the least-squares parabola y ≈ a·u² + b·u + c over the points with w (..., m);
-    NaN unless ≥ 3 points and it opens upwards (a > 0). Through 3 points it is the exact parabola.
-    ``powers``: u⁰ … u⁴ stacked (5, ..., m) when the caller has them (:func:`lambda_star` takes them
-    from the grid's few offsets: ``u ** k`` per element was most of the coupling's λ* time)."""
-    powers = np.stack([u**k for k in range(5)]) if powers is None else powers
+def _quadratic_vertex(powers: np.ndarray, y: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Vertex of the least-squares parabola y ≈ a·u² + b·u + c over the points with w (..., m), given
+    ``powers`` = u⁰ … u⁴ stacked (5, ..., m) (:func:`lambda_star` takes them from the grid's few
+    offsets: ``u ** k`` per element was most of the coupling's λ* time); NaN unless ≥ 3 points and it
+    opens upwards (a > 0). Through 3 points it is the exact parabola."""
     wp = np.where(w, powers, 0.0)  # w · where(w, u, 0)^k, term by term
     yw = np.where(w, y, 0.0)
     S = _window_sum(wp)  # Σ w·u^k, k = 0…4
@@ -88,7 +87,7 @@ def lambda_star(means: np.ndarray, log_wd: np.ndarray, skip: np.ndarray | None =
     offsets = x[:, None] - x[None, :]  # u = x[idx] − x[j] takes only these n² values: each power once
     table = np.stack([offsets**k for k in range(5)])  # (5, n, n)
     powers = table[:, idx, j[..., None]]  # (5, ..., size): u**k of each window cell
-    v = _quadratic_vertex(powers[1], y, use, powers) + x[j]
+    v = _quadratic_vertex(powers, y, use) + x[j]
     lo = np.where(at_lo, x[j], x[j] - LAMBDA_CLIP * (x[j] - x[np.maximum(j - 1, 0)]))
     hi = np.where(at_hi, x[j], x[j] + LAMBDA_CLIP * (x[np.minimum(j + 1, n - 1)] - x[j]))
     star = np.where(np.isfinite(v), np.clip(v, lo, hi), x[j])

@@ -203,7 +203,7 @@ def test_lambda_star_is_the_per_cell_least_squares_vertex_to_the_bit():
         y = np.take_along_axis(m, idx, -1)
         u = x[idx] - x[j][..., None]
         table = np.stack([(x[:, None] - x[None, :]) ** k for k in range(5)])
-        got = rows._quadratic_vertex(u, y, np.isfinite(y), table[:, idx, j[..., None]])
+        got = rows._quadratic_vertex(table[:, idx, j[..., None]], y, np.isfinite(y))
         assert np.array_equal(got, plain_vertex(u, y, np.isfinite(y)), equal_nan=True)
         p = rng.normal(size=(5, 40, size)) * 10.0 ** rng.integers(-8, 8, size=(5, 40, size))
         assert np.array_equal(rows._window_sum(p), np.stack([q.sum(-1) for q in p]))
