@@ -130,10 +130,12 @@ def fill(rdb: optuna.storages.RDBStorage, sweep: str, n_trials: int) -> float:
         if conn.dialect.name == "postgresql":  # explicit trial ids: move the sequence past them
             conn.execute(sa.text("SELECT setval(pg_get_serial_sequence('trials', 'trial_id'), "
                                  "(SELECT max(trial_id) FROM trials))"))
-            conn.execute(sa.text("ANALYZE"))
-        else:
-            conn.exec_driver_sql("ANALYZE")
     sync_trial_rows(rdb, list(study_ids.values()))  # what Basin's recorder keeps beside each trial (storage.sql)
+    # Statistics of every table, basin_trials' copies included, as autovacuum (PostgreSQL's default) keeps
+    # them on a database that grew trial by trial; without them PostgreSQL plans the copies' join for an
+    # empty table (hashing the wrong side: 0.13 against 0.10 s at 10⁵ trials, measured here).
+    with rdb.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
     return time.perf_counter() - t0
 
 
