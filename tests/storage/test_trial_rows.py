@@ -190,3 +190,21 @@ def test_a_sqlite_files_arrow_read_equals_the_sqlite3_modules(tmp_path, monkeypa
     assert through_arrow[0][sql.attr_column(1)].isna().sum() == 2  # and their raw λ (a text column)
     for arrow, module in zip(through_arrow, through_module):
         pd.testing.assert_frame_equal(arrow, module, check_exact=True)
+
+
+def test_postgresqls_csv_read_equals_sqlites(tmp_path, monkeypatch):
+    """The same trials recorded into a SQLite file and a PostgreSQL schema read as the same frames (COPY's
+    CSV through Arrow's reader: PostgreSQL's NULL, an unquoted empty field, is None or NaN as SQLite's)."""
+    from storage.testing import scratch_schema
+    from tests.conftest import require_pg
+
+    frames = []
+    with scratch_schema(require_pg()) as pg_url:
+        for url in (f"sqlite:///{tmp_path / 'same.db'}", pg_url):
+            study = _fill(storage.open_storage(url), "same")
+            reader = storage.open_storage(url, read_only=True)
+            frames.append([frame for pair in _reads(reader.engine, [study._study_id], monkeypatch) for frame in pair])
+    sqlite, postgresql = frames
+    assert postgresql[0]["value"].isna().sum() == 2 and postgresql[0][sql.attr_column(1)].isna().sum() == 2
+    for a, b in zip(sqlite, postgresql):
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
