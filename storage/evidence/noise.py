@@ -51,13 +51,15 @@ Layout: every (n_boot, n_cells, F) array is a view of a fold-major (F, n_boot, n
 contiguous slabs (≈ 10× faster than reducing a last axis of length F); the values are the same.
 
 Cost: 64 cells × 1000 draws × 49 seeds ≈ 11 ms a panel for the draws every answer of it reads (a third
-of it the 320,000 Normal test-stage numbers), against ≈ 0.6 s for the two per-slot sets it replaces
-(bench/answers_speed.py; docs/benchmarks.md).
+of it the 320,000 Normal test-stage numbers, which every panel of one shape shares: each panel's
+generator starts from the same seed, so :func:`remembered_normals` draws them once), against ≈ 0.6 s
+for the two per-slot sets it replaces (bench/answers_speed.py; docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -354,12 +356,43 @@ def draw_arrays(E: np.ndarray, fixed: np.ndarray, n_test: int | None, counts: np
             p = np.clip(seed_stage / np.where(have, Nm, 1.0), floor, 1 - floor)
         var = n_test * Nm * p * (1 - p)  # 0 where no measured slot was chosen (Nm = 0)
         z = np.empty_like(var)  # fold-major like R; the draws fill (B, C, F) in C order, as they always have
-        z[...] = gen.standard_normal(var.shape)
+        z[...] = remembered_normals(gen, var.shape)
         Y = Nm * p + np.sqrt(var) / n_test * z
         small = have & (var < NORMAL_MIN_VAR)
         if small.any():  # few test examples or an error near 0 or 1: the binomial itself
             Y[small] = gen.binomial(np.rint(n_test * Nm[small]).astype(np.int64), p[small]) / n_test
     return PanelDraws(N, Nm, Sm, Sf, Y, se is None, seed_key)
+
+
+#: {(shape, generator state): (Normal numbers, the state after drawing them)}: :func:`remembered_normals`.
+_NORMALS: dict = {}
+_NORMALS_KEPT = 8  # entries (≈ 2.6 MB each for 1000 draws × 64 cells × 5 folds)
+_NORMALS_LOCK = threading.Lock()
+
+
+def remembered_normals(gen: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """``gen.standard_normal(shape)`` (read-only), remembered by the generator's state: every panel's
+    generator starts from the same seed (``storage.panel.RNG_SEED``), so the panels of one shape draw
+    the same test-stage numbers — ≈ 4 ms a panel of 64 cells, 0.11–0.14 s of a 32-panel request.
+    The first panel draws them; the others take them and move their generator to the state drawing
+    would have left (the ziggurat's rejections make that state the draw's own, so it is kept, not
+    computed): the same numbers, the same generator afterwards (tests/storage/test_evidence.py)."""
+    bits = gen.bit_generator
+    if type(bits) is not np.random.PCG64:  # only PCG64's state is read here (numpy's default generator)
+        return gen.standard_normal(shape)
+    before = bits.state
+    key = (tuple(shape), before["state"]["state"], before["state"]["inc"], before["has_uint32"], before["uinteger"])
+    kept = _NORMALS.get(key)
+    if kept is not None:
+        bits.state = kept[1]
+        return kept[0]
+    z = gen.standard_normal(shape)
+    z.flags.writeable = False
+    with _NORMALS_LOCK:
+        _NORMALS[key] = (z, bits.state)
+        while len(_NORMALS) > _NORMALS_KEPT:
+            del _NORMALS[next(iter(_NORMALS))]  # the oldest
+    return z
 
 
 def draw(panel: Panel, seeds: SeedDraws, rng: Rng = None, *, level: float = DEFAULT_LEVEL) -> PanelDraws:
@@ -391,5 +424,5 @@ def forget_draws(panel: Panel) -> None:
     panel.__dict__.pop("_draws", None)
 
 
-__all__ = ["BORROW_FROM", "MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "borrowed_seed_sd", "cell_spread", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws",
+__all__ = ["BORROW_FROM", "MAX_FOLDS", "NORMAL_MIN_VAR", "PanelDraws", "borrowed_seed_sd", "cell_spread", "counts_of", "draw", "draw_arrays", "draws_for", "forget_draws", "remembered_normals",
            "fold_selection", "panel_folds", "seed_spreads"]

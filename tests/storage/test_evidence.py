@@ -597,3 +597,30 @@ def test_a_partly_diverged_cell_is_drawn_as_the_per_slot_model_draws_it():
     slots = np.nanmean(value_draws(E, fixed, 20_000, cols, rng, expand="t"), -1)
     low = lambda d: (d[:, 1] <= 0.055).mean()  # noqa: E731
     assert abs(low(counts) - low(slots)) < 0.02 and low(counts) < 0.1
+
+
+def test_remembered_normals_are_the_generators_own_draw():
+    """noise.remembered_normals: the numbers a generator would draw and the generator left where the draw
+    would leave it, whether the numbers were drawn now or taken from an earlier generator in the same state
+    (each panel's generator starts from storage.panel.RNG_SEED) — and a generator in another state, or
+    asking for another shape, gets its own numbers."""
+    noise._NORMALS.clear()
+    shape = (50, 7, 3)
+    plain = np.random.default_rng(0)
+    expected, after = plain.standard_normal(shape), plain.random(4)
+    for _ in range(2):  # drawn, then remembered
+        gen = np.random.default_rng(0)
+        got = noise.remembered_normals(gen, shape)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(gen.random(4), after)
+    assert len(noise._NORMALS) == 1 and not got.flags.writeable
+    moved = np.random.default_rng(0)
+    moved.random()  # another state: not the remembered numbers
+    other = np.random.default_rng(0)
+    other.random()
+    np.testing.assert_array_equal(noise.remembered_normals(moved, shape), other.standard_normal(shape))
+    np.testing.assert_array_equal(noise.remembered_normals(np.random.default_rng(0), (4, 2)),
+                                  np.random.default_rng(0).standard_normal((4, 2)))
+    for seed in range(1, 12):  # the oldest entries go: at most _NORMALS_KEPT kept
+        noise.remembered_normals(np.random.default_rng(seed), (2,))
+    assert len(noise._NORMALS) == noise._NORMALS_KEPT
