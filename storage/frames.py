@@ -180,8 +180,11 @@ def trials_for(rdb, meta: pd.DataFrame, *, attrs: Sequence[str] = FRAME_ATTRS, b
 
 
 def _values(raw: pd.DataFrame) -> pd.Series:
+    """The objective value: Optuna keeps ±inf as NULL with value_type INF_POS / INF_NEG."""
     value = raw["value"].astype(float)
     kind = raw["value_type"]
+    if not kind.isin(("INF_POS", "INF_NEG")).any():  # the usual case: nothing to mask
+        return value
     value = value.mask(kind.eq("INF_POS"), np.inf)
     return value.mask(kind.eq("INF_NEG"), -np.inf)
 

@@ -189,9 +189,10 @@ class SeedDraws:
         np.add.at(out, (np.repeat(np.arange(self.n_boot), self.index.shape[1]), self.index.ravel()), 1.0)
         return out
 
-    @property
+    @cached_property
     def key(self) -> int:
-        """Identifies this draw within one process: results with equal keys were resampled with the same seeds."""
+        """Identifies this draw within one process: results with equal keys were resampled with the same seeds
+        (kept: a request asks it four times a panel, ≈ 0.35 ms each at 1000 draws × 49 seeds)."""
         return hash((self.labels.tobytes(), self.index.tobytes()))
 
     def columns(self, panel_labels: Sequence[int]) -> np.ndarray:

@@ -208,3 +208,20 @@ def test_postgresqls_csv_read_equals_sqlites(tmp_path, monkeypatch):
     assert postgresql[0]["value"].isna().sum() == 2 and postgresql[0][sql.attr_column(1)].isna().sum() == 2
     for a, b in zip(sqlite, postgresql):
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_an_infinite_value_reads_back_infinite(fresh_url):
+    """Optuna keeps ±inf as a NULL value with value_type INF_POS / INF_NEG; the frame has ±inf, through
+    Optuna's tables and through the copies."""
+    rdb = storage.open_storage(fresh_url)
+    study = storage.ensure_study(rdb, sweep="inf", optimizer="sgd", schedule="cosine", attrs=study_attrs(grid_size=16))
+    dists = storage.grid_distributions(ALPHAS, LAMBDAS, BUDGETS, SEEDS)
+    for i, value in enumerate((float("inf"), float("-inf"), 0.25)):
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=value,
+                                                  params=_point("sgd", i).params(), distributions=dists,
+                                                  user_attrs={"diverged": False, "wd": 1e-4}))
+    expected = [float("inf"), float("-inf"), 0.25]
+    assert storage.trials_frame(rdb, sweep="inf")["value"].tolist() == expected  # Optuna's tables
+    sync_trial_rows(rdb, [study._study_id])
+    assert _copies(rdb.engine, study._study_id) == 3
+    assert storage.trials_frame(rdb, sweep="inf")["value"].tolist() == expected  # the copies
