@@ -624,3 +624,17 @@ def test_remembered_normals_are_the_generators_own_draw():
     for seed in range(1, 12):  # the oldest entries go: at most _NORMALS_KEPT kept
         noise.remembered_normals(np.random.default_rng(seed), (2,))
     assert len(noise._NORMALS) == noise._NORMALS_KEPT
+
+
+def test_the_written_out_t_factors_are_scipys():
+    """noise._T_OVER_Z_95 (t_df/z at 95 %, written out so that the default level needs no SciPy import) is
+    SciPy's stdtrit(df, 0.975)/ndtri(0.975), bit for bit, for every df it holds — and _t_over_z returns it."""
+    from scipy.special import ndtri, stdtrit
+
+    q = 0.5 + ev.DEFAULT_LEVEL / 2
+    assert len(noise._T_OVER_Z_95) == 100
+    for df, written in enumerate(noise._T_OVER_Z_95, start=1):
+        assert written == float(stdtrit(df, q) / ndtri(q)), df
+        assert noise._t_over_z(df, ev.DEFAULT_LEVEL) == written
+    assert noise._t_over_z(101, ev.DEFAULT_LEVEL) == float(stdtrit(101, q) / ndtri(q))  # past the table: SciPy
+    assert noise._t_over_z(3, 0.9) == float(stdtrit(3, 0.95) / ndtri(0.95))  # another level: SciPy
