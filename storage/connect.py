@@ -32,7 +32,7 @@ import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import optuna
 import sqlalchemy as sa
@@ -137,13 +137,13 @@ def open_storage(url: str | None = None, *, read_only: bool = False) -> optuna.s
 # --- SQLite -------------------------------------------------------------------------------------
 
 
-def sqlite_path(parsed: URL) -> str | None:
-    """The database file of a SQLite URL (an engine's ``url``), absolute; None for an in-memory database."""
+def _sqlite_path(parsed: URL) -> str | None:
+    """The database file of a SQLite URL, absolute; None for an in-memory database."""
     database = parsed.database or ""
     if database in ("", ":memory:") or database.startswith("file::memory:"):
         return None
-    if database.startswith("file:"):  # a URI (the read-only URL is one): its path is percent-encoded
-        database = unquote(database[len("file:") :].split("?", 1)[0])
+    if database.startswith("file:"):
+        database = database[len("file:") :].split("?", 1)[0]
     return str(Path(database).expanduser().resolve())
 
 
@@ -158,7 +158,7 @@ def _check_sqlite_path(path: str) -> None:
 
 
 def _open_sqlite(parsed: URL, read_only: bool, label: str) -> optuna.storages.RDBStorage:
-    path = sqlite_path(parsed)
+    path = _sqlite_path(parsed)
     connect_args = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     if path is None:
         if read_only:
@@ -202,7 +202,7 @@ def exclusive(storage: optuna.storages.RDBStorage, name: str):
                 conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
         return
-    path = sqlite_path(engine.url)
+    path = _sqlite_path(engine.url)
     if path is None:  # in-memory: one process, nothing to lock against
         yield
         return
@@ -370,6 +370,5 @@ __all__ = [
     "open_storage",
     "reader",
     "safe_url",
-    "sqlite_path",
     "storage_label",
 ]

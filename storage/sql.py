@@ -13,14 +13,16 @@ database has ``basin_trials`` (Basin's narrow copy of each finished trial, below
 a row are read from it instead, with no pivot at all:
 
 SQLite      one LEFT JOIN per wanted param/attr, each an index probe on Optuna's unique
-            (trial_id, key) index — no scan of the attribute table; a database file's rows
-            fetched as Arrow columns through ADBC, Apache Arrow's SQLite driver (no Python object
-            per value, the GIL released), an in-memory database's through the ``sqlite3`` cursor
-            (no SQLAlchemy Row objects) — the same frame either way (tests/storage/test_trial_rows.py).
+            (trial_id, key) index — no scan of the attribute table; rows fetched through the
+            DB-API cursor (no SQLAlchemy Row objects). Not through ADBC's SQLite driver, though
+            it builds the columns in C at twice the speed: it carries its own SQLite library, and
+            two SQLite libraries in one process release each other's POSIX locks (SQLite's "How To
+            Corrupt An SQLite Database File", 2.2.1) — measured here: a reader that also held
+            ``sqlite3`` connections saw "database disk image is malformed" while a sweep wrote.
 PostgreSQL  one scan of each EAV table with a GROUP BY pivot (hash joins; a per-row index probe
             is slower there), ``work_mem`` raised for the transaction so the hashes stay in
             memory and JIT off (its compile time exceeds the query's), streamed out with
-            ``COPY … TO STDOUT (FORMAT csv)`` into pandas' C parser.
+            ``COPY … TO STDOUT (FORMAT csv)`` into Arrow's CSV reader.
 
 The SQL is text built here from integers and escaped literals only (study ids, budget, attr
 keys); no caller text reaches it unescaped.
@@ -32,14 +34,12 @@ import io
 import json
 from collections.abc import Sequence
 from contextlib import contextmanager
-from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from storage import tables
-from storage.connect import SQLITE_BUSY_TIMEOUT_S, sqlite_path
 from storage.schema import PARAMS, GridPoint
 
 #: Raw columns returned by :func:`fetch_trial_rows` before the attrs (a0, a1, ...).
@@ -48,7 +48,6 @@ _PG_WORK_MEM = "256MB"
 _IN_CHUNK = 900  # ids per IN (...) clause: below SQLite's variable limit on every build
 _REST_MAX = 20_000  # trials without a basin_trials row that a read still takes one by one (else: the pivot)
 _REST_CHUNK = 5_000  # trial ids written into one statement's IN list (literals, not bound variables)
-_ARROW_BATCH_ROWS = 1_000_000_000  # rows ADBC's SQLite driver types a column from: all of a read's (the driver's limit is below 2³¹)
 
 
 def _lit(text: str) -> str:
@@ -98,11 +97,8 @@ def fetch_trial_rows(
         return _pivot_sql(where, attrs) if pg else _probe_sql(where, attrs, "t.state", "v.value_type")
 
     narrow = set(attrs) <= set(tables.ROW_ATTRS) and has_trial_rows(engine)
-    path = None if pg else sqlite_path(engine.url)  # a SQLite file is read through Arrow (_arrow_snapshot)
-    snapshot = _snapshot(engine) if path is None else _arrow_snapshot(path)
-    with snapshot as cursor:  # one read transaction: every statement below sees the same trials
-        fetch = ((lambda sql: _copy_csv(cursor, sql)) if pg else (lambda sql: _fetch_all(cursor, sql)) if path is None
-                 else (lambda sql: _fetch_arrow(cursor, sql)))
+    with _snapshot(engine) as cursor:  # one read transaction: every statement below sees the same trials
+        fetch = (lambda sql: _copy_csv(cursor, sql)) if pg else (lambda sql: _fetch_all(cursor, sql))
         if not narrow:
             parts = [fetch(pivot(trial_ids))]
         else:
@@ -115,8 +111,7 @@ def fetch_trial_rows(
                 parts = [fetch(pivot(trial_ids))]
             else:
                 parts += [fetch(pivot(rest[i:i + _REST_CHUNK])) for i in range(0, len(rest), _REST_CHUNK)]
-    frame = (_csv_frame(parts, columns, len(attrs)) if pg else _rows_frame(parts, columns) if path is None
-             else _arrow_frame(parts, columns))
+    frame = _csv_frame(parts, columns, len(attrs)) if pg else _rows_frame(parts, columns)
     return frame.sort_values("trial_id", kind="stable").reset_index(drop=True)
 
 
@@ -301,51 +296,15 @@ def _fetch_all(cursor, sql: str) -> list[tuple]:
 
 
 def _count(part) -> int:
-    """Rows in one fetched part: an Arrow table (a SQLite file), a list of tuples (in-memory SQLite), CSV
-    lines (PostgreSQL: one line a row, since no column of these reads holds a raw newline — JSON text
-    escapes it)."""
-    if isinstance(part, bytes):
-        return part.count(b"\n")
-    return part.num_rows if hasattr(part, "num_rows") else len(part)
-
-
-@contextmanager
-def _arrow_snapshot(path: str):
-    """:func:`_snapshot` for a SQLite file, through ADBC (Apache Arrow's database driver; its own
-    SQLite library): a read's rows become Arrow columns in C with the GIL released, instead of one
-    Python object per value through the ``sqlite3`` module (measured here, the read of 10⁵ trials
-    through basin_trials: 0.27 → 0.14 s, median of 7 each, alternating). The file is opened read-only as the storage's own
-    read-only connections are (``storage.connect``), with their busy timeout; BEGIN … ROLLBACK is the
-    read transaction. Column types come from the values, so the driver is told to look at every
-    row before it chooses one (its default, the first 1024, fails on a column NULL that long)."""
-    import adbc_driver_sqlite
-    import adbc_driver_sqlite.dbapi as adbc
-
-    conn = adbc.connect(f"file:{quote(path)}?mode=ro", autocommit=True)
-    try:
-        cursor = conn.cursor()
-        try:
-            cursor.adbc_statement.set_options(**{adbc_driver_sqlite.StatementOptions.BATCH_ROWS.value: str(_ARROW_BATCH_ROWS)})
-            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
-            cursor.execute("BEGIN")
-            try:
-                yield cursor
-            finally:
-                cursor.execute("ROLLBACK")
-        finally:
-            cursor.close()
-    finally:
-        conn.close()
-
-
-def _fetch_arrow(cursor, sql: str):
-    cursor.execute(sql)
-    return cursor.fetch_arrow_table()
+    """Rows in one fetched part: a list of tuples (SQLite), CSV lines (PostgreSQL: one line a row, since
+    no column of these reads holds a raw newline — JSON text escapes it)."""
+    return part.count(b"\n") if isinstance(part, bytes) else len(part)
 
 
 def _arrow_frame(parts: list, columns: list[str]) -> pd.DataFrame:
-    """:func:`_rows_frame` of Arrow tables (:func:`_arrow_snapshot`): the same columns and types. A
-    column that is NULL throughout a part comes typed as the driver's default (int64): text None."""
+    """:func:`_rows_frame`'s columns and types from Arrow tables (PostgreSQL's CSV, :func:`_csv_frame`):
+    ids int64, params and value float (NULL → NaN), text object (NULL → None); a column NULL throughout
+    a part that Arrow typed otherwise is text None."""
     import pyarrow as pa
 
     if not sum(part.num_rows for part in parts):

@@ -172,26 +172,6 @@ def test_a_failed_copy_leaves_the_trial_recorded(fresh_url, monkeypatch, caplog)
     assert frame["state"].tolist() == ["COMPLETE"] and frame["value"].tolist() == [0.1]
 
 
-def test_a_sqlite_files_arrow_read_equals_the_sqlite3_modules(tmp_path, monkeypatch):
-    """A SQLite file is read through ADBC's Arrow columns (storage.sql._arrow_snapshot), an in-memory
-    database through the ``sqlite3`` module: the two give the same frame for every read shape, through
-    the copies and through Optuna's tables — NULLs (a FAIL trial's value, a RUNNING claim's attrs, an
-    attr a trial lacks, a column NULL throughout one part) included."""
-    url = f"sqlite:///{tmp_path / 'arrow.db'}"
-    rdb = storage.open_storage(url)
-    study = _fill(rdb, "arrow")
-    reader = storage.open_storage(url, read_only=True)
-    assert sql.sqlite_path(reader.engine.url) == str(tmp_path / "arrow.db")
-    through_arrow = [frame for pair in _reads(reader.engine, [study._study_id], monkeypatch) for frame in pair]
-    with monkeypatch.context() as m:
-        m.setattr(sql, "sqlite_path", lambda url: None)  # the sqlite3 module's read, as for an in-memory database
-        through_module = [frame for pair in _reads(reader.engine, [study._study_id], monkeypatch) for frame in pair]
-    assert through_arrow[0]["value"].isna().sum() == 2  # the FAIL trial and the RUNNING claim
-    assert through_arrow[0][sql.attr_column(1)].isna().sum() == 2  # and their raw λ (a text column)
-    for arrow, module in zip(through_arrow, through_module):
-        pd.testing.assert_frame_equal(arrow, module, check_exact=True)
-
-
 def test_postgresqls_csv_read_equals_sqlites(tmp_path, monkeypatch):
     """The same trials recorded into a SQLite file and a PostgreSQL schema read as the same frames (COPY's
     CSV through Arrow's reader: PostgreSQL's NULL, an unquoted empty field, is None or NaN as SQLite's)."""
