@@ -301,31 +301,17 @@ def _count(part) -> int:
     return part.count(b"\n") if isinstance(part, bytes) else len(part)
 
 
-def _arrow_frame(parts: list, columns: list[str]) -> pd.DataFrame:
-    """:func:`_rows_frame`'s columns and types from Arrow tables (PostgreSQL's CSV, :func:`_csv_frame`):
-    ids int64, params and value float (NULL → NaN), text object (NULL → None); a column NULL throughout
-    a part that Arrow typed otherwise is text None."""
-    import pyarrow as pa
-
-    if not sum(part.num_rows for part in parts):
-        return _empty(columns)
+def _arrow_frame(table, columns: list[str]) -> pd.DataFrame:
+    """:func:`_rows_frame`'s columns and types from an Arrow table whose columns :func:`_csv_frame`
+    typed: ids int64, params and value float (NULL → NaN), text object (NULL → None)."""
     out = {}
-    for j, name in enumerate(columns):
-        pieces = []
-        for part in parts:
-            col = part.column(j)
-            if name in ("trial_id", "study_id", "number"):
-                pieces.append(col.to_numpy().astype(np.int64))
-            elif name in (*PARAMS, "value"):
-                pieces.append(col.to_numpy(zero_copy_only=False).astype(float))  # NULL → NaN
-            elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-                pieces.append(col.to_numpy(zero_copy_only=False).astype(object, copy=False))  # NULL → None
-            else:
-                if col.null_count != len(col):
-                    raise TypeError(f"column {name} of a trial read holds {col.type} values, not text")
-                pieces.append(np.full(len(col), None, dtype=object))
-        data = pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
-        out[name] = pd.Series(data, dtype=object, copy=False) if data.dtype == object else data
+    for name, col in zip(columns, table.columns):
+        if name in ("trial_id", "study_id", "number"):
+            out[name] = col.to_numpy().astype(np.int64)
+        elif name in (*PARAMS, "value"):
+            out[name] = col.to_numpy(zero_copy_only=False).astype(float)  # NULL → NaN
+        else:
+            out[name] = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object, copy=False)  # NULL → None
     return pd.DataFrame(out)
 
 
@@ -397,7 +383,7 @@ def _csv_frame(parts: list[bytes], columns: list[str], n_attrs: int) -> pd.DataF
         convert_options=csv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
                                            quoted_strings_can_be_null=False),
     )
-    return _arrow_frame([table], columns)
+    return _arrow_frame(table, columns)
 
 
 # --- small reads ----------------------------------------------------------------------------------
