@@ -111,7 +111,7 @@ def fetch_trial_rows(
                 parts = [fetch(pivot(trial_ids))]
             else:
                 parts += [fetch(pivot(rest[i:i + _REST_CHUNK])) for i in range(0, len(rest), _REST_CHUNK)]
-    frame = _csv_frame(parts, columns, len(attrs)) if pg else _rows_frame(parts, columns)
+    frame = _csv_frame(parts, columns) if pg else _rows_frame(parts, columns)
     return frame.sort_values("trial_id", kind="stable").reset_index(drop=True)
 
 
@@ -301,37 +301,29 @@ def _count(part) -> int:
     return part.count(b"\n") if isinstance(part, bytes) else len(part)
 
 
-def _arrow_frame(table, columns: list[str]) -> pd.DataFrame:
-    """:func:`_rows_frame`'s columns and types from an Arrow table whose columns :func:`_csv_frame`
-    typed: ids int64, params and value float (NULL → NaN), text object (NULL → None)."""
-    out = {}
-    for name, col in zip(columns, table.columns):
-        if name in ("trial_id", "study_id", "number"):
-            out[name] = col.to_numpy().astype(np.int64)
-        elif name in (*PARAMS, "value"):
-            out[name] = col.to_numpy(zero_copy_only=False).astype(float)  # NULL → NaN
-        else:
-            out[name] = pd.Series(col.to_numpy(zero_copy_only=False), dtype=object, copy=False)  # NULL → None
-    return pd.DataFrame(out)
+def _kind(name: str) -> str:
+    """How a raw read's column is held: "id" (int64), "number" (float; NULL → NaN) or "text" (object; NULL → None)."""
+    return "id" if name in ("trial_id", "study_id", "number") else "number" if name in (*PARAMS, "value") else "text"
+
+
+def _column(name: str, values: np.ndarray):
+    """One column of a raw read's frame, as :func:`_kind` holds it, from its values (an array)."""
+    kind = _kind(name)
+    if kind == "id":
+        return values.astype(np.int64)
+    if kind == "number":
+        return values.astype(float)
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _rows_frame(parts: list[list[tuple]], columns: list[str]) -> pd.DataFrame:
-    """The frame of fetched rows: ids as int64, params and value as float (None → NaN), text as object
-    (as the PostgreSQL read gives them) — built column by column from one object array, ≈ 3× faster
-    than ``DataFrame.from_records``, which infers every column's type."""
+    """The frame of fetched rows (:func:`_column` each) — built column by column from one object array,
+    ≈ 3× faster than ``DataFrame.from_records``, which infers every column's type."""
     rows = parts[0] if len(parts) == 1 else [row for part in parts for row in part]
     if not rows:
         return _empty(columns)
     table = np.array(rows, dtype=object)
-    out = {}
-    for j, name in enumerate(columns):
-        if name in ("trial_id", "study_id", "number"):
-            out[name] = table[:, j].astype(np.int64)
-        elif name in (*PARAMS, "value"):
-            out[name] = table[:, j].astype(float)
-        else:
-            out[name] = pd.Series(table[:, j], dtype=object, copy=False)
-    return pd.DataFrame(out)
+    return pd.DataFrame({name: _column(name, table[:, j]) for j, name in enumerate(columns)})
 
 
 def _pivot_sql(where, attrs: list[str]) -> str:
@@ -365,9 +357,9 @@ def _copy_csv(cursor, sql: str) -> bytes:
     return buffer.getvalue()
 
 
-def _csv_frame(parts: list[bytes], columns: list[str], n_attrs: int) -> pd.DataFrame:
+def _csv_frame(parts: list[bytes], columns: list[str]) -> pd.DataFrame:
     """The frame of COPY's CSV: parsed by Arrow's CSV reader (C++, the GIL released; floats read back
-    exactly as PostgreSQL wrote them, shortest round-trip), then :func:`_arrow_frame`. An unquoted
+    exactly as PostgreSQL wrote them, shortest round-trip), each column typed by :func:`_kind`. An unquoted
     empty field is PostgreSQL's NULL; a quoted one an empty text."""
     import pyarrow as pa
     from pyarrow import csv
@@ -375,15 +367,15 @@ def _csv_frame(parts: list[bytes], columns: list[str], n_attrs: int) -> pd.DataF
     data = b"".join(parts)
     if not data:
         return _empty(columns)
-    text = {"state", "value_type", *(attr_column(i) for i in range(n_attrs))}
-    types = {c: pa.string() if c in text else pa.float64() if c in (*PARAMS, "value") else pa.int64() for c in columns}
+    arrow = {"id": pa.int64(), "number": pa.float64(), "text": pa.string()}
     table = csv.read_csv(
         pa.py_buffer(data),
         read_options=csv.ReadOptions(column_names=columns),
-        convert_options=csv.ConvertOptions(column_types=types, null_values=[""], strings_can_be_null=True,
-                                           quoted_strings_can_be_null=False),
+        convert_options=csv.ConvertOptions(column_types={c: arrow[_kind(c)] for c in columns}, null_values=[""],
+                                           strings_can_be_null=True, quoted_strings_can_be_null=False),
     )
-    return _arrow_frame(table, columns)
+    return pd.DataFrame({name: _column(name, col.to_numpy(zero_copy_only=False))
+                         for name, col in zip(columns, table.columns)})
 
 
 # --- small reads ----------------------------------------------------------------------------------
